@@ -1,0 +1,156 @@
+//! The catalogue: every scenario and template, loaded, compiled and rendered once for a
+//! sample journey before anything is served.
+//!
+//! [`Catalogue::load`] either returns a catalogue in which every scenario renders to a JSON
+//! object, or every error it found, each naming its file. Nothing half-loaded is ever served.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::journey::{uuid, Journey};
+use crate::render::person::{self, Person};
+use crate::render::{RenderError, Renderer};
+use crate::scenario::loader::{self, CatalogueSource, LoadError, LoadErrors};
+use crate::scenario::{PrefixIndex, Scenario};
+
+/// A checked catalogue, ready to render.
+pub struct Catalogue {
+    scenarios: Vec<Scenario>,
+    keys: HashMap<String, usize>,
+    prefixes: PrefixIndex,
+    renderer: Renderer,
+    seed: u64,
+    client_id: String,
+}
+
+impl std::fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogue")
+            .field("scenarios", &self.names())
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+/// The id validation renders each scenario for: `<name>-sample`.
+pub fn sample_journey_id(scenario: &str) -> String {
+    format!("{scenario}-sample")
+}
+
+impl Catalogue {
+    /// Read, parse, compile and render everything; all errors or a catalogue.
+    pub fn load(source: &CatalogueSource, seed: u64) -> Result<Catalogue, LoadErrors> {
+        let files = loader::read(source)?;
+        let mut errors = Vec::new();
+        let scenarios = loader::parse_scenarios(&files.scenarios, &mut errors);
+        let renderer = Renderer::compile(&files.templates, &mut errors);
+        let mut rng = person::journey_rng(seed, "\u{0}client");
+        let catalogue = Catalogue {
+            keys: scenarios
+                .iter()
+                .enumerate()
+                .flat_map(|(i, s)| {
+                    std::iter::once((s.name.clone(), i))
+                        .chain(s.aliases.iter().map(move |a| (a.clone(), i)))
+                })
+                .collect(),
+            prefixes: PrefixIndex::new(&scenarios),
+            scenarios,
+            renderer,
+            seed,
+            client_id: uuid(&mut rng),
+        };
+        if catalogue.scenarios.is_empty() && errors.is_empty() {
+            errors.push(LoadError::new(
+                "scenarios",
+                "the catalogue has no scenarios; add at least one .toml file",
+            ));
+        }
+        for scenario in &catalogue.scenarios {
+            if !catalogue.renderer.has_template(&scenario.template) {
+                // A template with its own error was reported already; say what this one needs.
+                let line = files
+                    .scenarios
+                    .iter()
+                    .find(|f| f.origin == scenario.source)
+                    .and_then(|f| {
+                        f.text
+                            .lines()
+                            .position(|l| l.trim_start().starts_with("template"))
+                    })
+                    .map(|i| i + 1);
+                errors.push(
+                    LoadError::new(
+                        &scenario.source,
+                        format!(
+                            "template {:?} is not among the templates that loaded",
+                            scenario.template
+                        ),
+                    )
+                    .at_line(line)
+                    .field("template"),
+                );
+                continue;
+            }
+            let id = sample_journey_id(&scenario.name);
+            if let Err(e) = catalogue.render_stateless(scenario, &id) {
+                errors.push(LoadError::new(&scenario.source, e.to_string()).field("template"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(catalogue)
+        } else {
+            Err(LoadErrors(errors))
+        }
+    }
+
+    pub fn scenarios(&self) -> &[Scenario] {
+        &self.scenarios
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.scenarios.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// The scenario with this name or alias.
+    pub fn find(&self, key: &str) -> Option<&Scenario> {
+        self.keys.get(key).map(|&i| &self.scenarios[i])
+    }
+
+    /// The scenario whose name or alias prefixes the journey id (`liveness_failed-42`).
+    pub fn by_prefix(&self, journey_id: &str) -> Option<&Scenario> {
+        self.prefixes.lookup(journey_id).map(|i| &self.scenarios[i])
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The `clientId` every journey of this mock carries (one client, as for a real account).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
+    }
+
+    /// The person and the stateless journey for an id.
+    pub fn stateless_journey(&self, journey_id: &str) -> (Journey, Person) {
+        let mut rng = person::journey_rng(self.seed, journey_id);
+        let person = person::generate(&mut rng);
+        let journey = Journey::stateless(journey_id, &self.client_id, &mut rng, &person);
+        (journey, person)
+    }
+
+    /// Render the document of a journey known only by its id.
+    pub fn render_stateless(
+        &self,
+        scenario: &Scenario,
+        journey_id: &str,
+    ) -> Result<Value, RenderError> {
+        let (journey, person) = self.stateless_journey(journey_id);
+        self.renderer.render(scenario, &journey, &person)
+    }
+}

@@ -1,0 +1,310 @@
+//! The command line: `serve`, `scenarios`, `render`, `validate`.
+//!
+//! Every flag also reads an `OTK_MOCK_*` environment variable. Parsing is clap's; checking
+//! what was parsed (a duration, a default scenario that exists) is a second step here, and
+//! each failure maps to an exit code in [`Failure::exit_code`].
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::catalogue::{sample_journey_id, Catalogue};
+use crate::config::Config;
+use crate::routes::envelope;
+use crate::scenario::loader::{parse_duration, CatalogueSource, LoadErrors};
+
+/// A mock of Signzy's One Touch KYC (OTK) API, with scenario-driven journey results.
+#[derive(Debug, Parser)]
+#[command(name = "otk-mock", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the mock server.
+    Serve(ServeArgs),
+    /// List the scenarios of the catalogue: name, aliases, status, description.
+    Scenarios(CatalogueArgs),
+    /// Print the get-journey body a scenario gives for a journey id.
+    Render(RenderArgs),
+    /// Load and render every scenario; report every error; exit 2 on any.
+    Validate(CatalogueArgs),
+}
+
+/// Where the catalogue comes from, and the seed of its fake data.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogueArgs {
+    /// Directory of scenario files (*.toml) [default: the bundled catalogue].
+    #[arg(long, env = "OTK_MOCK_SCENARIOS", value_name = "DIR")]
+    pub scenarios: Option<PathBuf>,
+    /// Directory of templates (**/*.tera) [default: the bundled templates].
+    #[arg(long, env = "OTK_MOCK_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+    /// Seed of all generated data: the same seed and journey id give the same body.
+    #[arg(long, env = "OTK_MOCK_SEED", default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl CatalogueArgs {
+    fn source(&self) -> CatalogueSource {
+        CatalogueSource {
+            scenarios_dir: self.scenarios.clone(),
+            templates_dir: self.templates.clone(),
+        }
+    }
+
+    fn load(&self) -> Result<Catalogue, Failure> {
+        Catalogue::load(&self.source(), self.seed).map_err(Failure::Catalogue)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
+    /// Address to listen on; use 0.0.0.0:8080 in a container.
+    #[arg(long, env = "OTK_MOCK_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Accept only this Authorization token (repeatable; the variable is comma-separated).
+    /// Without any, every non-empty token is accepted.
+    #[arg(long = "token", env = "OTK_MOCK_TOKENS", value_delimiter = ',', value_name = "T")]
+    pub tokens: Vec<String>,
+    /// The scenario used when neither the journey id nor X-Mock-Scenario selects one.
+    #[arg(long, env = "OTK_MOCK_DEFAULT_SCENARIO", default_value = "success")]
+    pub default_scenario: String,
+    /// Answer the provider's 404 for a journey id that selects no scenario.
+    #[arg(long, env = "OTK_MOCK_STRICT")]
+    pub strict: bool,
+    /// Log format on stderr (the level comes from RUST_LOG, default info).
+    #[arg(long, env = "OTK_MOCK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Largest request body accepted, in bytes; larger ones get a 413.
+    #[arg(long, env = "OTK_MOCK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Close a connection that has not sent a full request head within this long.
+    #[arg(long, env = "OTK_MOCK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// How many rendered bodies to keep in memory (oldest dropped first; 0 disables).
+    #[arg(long, env = "OTK_MOCK_CACHE_ENTRIES", default_value_t = 4096)]
+    pub cache_entries: usize,
+    /// How long shutdown waits for open requests.
+    #[arg(long, env = "OTK_MOCK_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    /// The scenario, by name or alias.
+    pub scenario: String,
+    /// The journey id to render for [default: SCENARIO-sample].
+    #[arg(long, value_name = "ID")]
+    pub journey_id: Option<String>,
+    /// Print the exact bytes get-journey serves instead of indented JSON.
+    #[arg(long)]
+    pub compact: bool,
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
+}
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Bad usage or configuration: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The catalogue did not load: exit 2, one line per error.
+    #[error("{0}")]
+    Catalogue(LoadErrors),
+    /// Something failed while running: exit 1.
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) | Failure::Catalogue(_) => 2,
+            Failure::Runtime(_) => 1,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The validated server configuration.
+    pub fn config(&self) -> Config {
+        Config {
+            bind: self.bind,
+            source: self.catalogue.source(),
+            seed: self.catalogue.seed,
+            tokens: self
+                .tokens
+                .iter()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            default_scenario: self.default_scenario.clone(),
+            strict: self.strict,
+            max_body_bytes: self.max_body_bytes,
+            header_read_timeout: self.header_read_timeout,
+            cache_entries: self.cache_entries,
+            shutdown_grace: self.shutdown_grace,
+        }
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Scenarios(args) => scenarios(&args),
+        Command::Render(args) => render(&args),
+        Command::Validate(args) => validate(&args),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn serve(args: ServeArgs) -> Result<(), Failure> {
+    init_logging(args.log_format);
+    let config = args.config();
+    let catalogue = args.catalogue.load()?;
+    if catalogue.find(&config.default_scenario).is_none() {
+        return Err(Failure::Usage(format!(
+            "--default-scenario {:?} is not in the catalogue; known scenarios: {}",
+            config.default_scenario,
+            catalogue.names().join(", ")
+        )));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let scenarios = catalogue.scenarios().len();
+        let bind = config.bind;
+        let server = crate::server::start(config, catalogue)
+            .await
+            .map_err(|e| Failure::Usage(format!("cannot listen on {bind}: {e}")))?;
+        tracing::info!(
+            address = %server.local_addr(),
+            scenarios,
+            "otk-mock is listening on {}",
+            server.base_url()
+        );
+        server.wait_for_signal_then_shutdown().await;
+        Ok(())
+    })
+}
+
+fn scenarios(args: &CatalogueArgs) -> Result<(), Failure> {
+    let catalogue = args.load()?;
+    let rows: Vec<[String; 4]> = catalogue
+        .scenarios()
+        .iter()
+        .map(|s| {
+            [
+                s.name.clone(),
+                s.aliases.join(","),
+                format!("{}/{}", s.status, s.step),
+                s.description.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "NAME".to_string(),
+        "ALIASES".to_string(),
+        "STATUS/STEP".to_string(),
+        "DESCRIPTION".to_string(),
+    ];
+    let widths: Vec<usize> = (0..3)
+        .map(|i| {
+            rows.iter()
+                .chain([&header])
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        out.push_str(&format!(
+            "{:w0$}  {:w1$}  {:w2$}  {}\n",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        ));
+    }
+    print_out(&out)
+}
+
+fn render(args: &RenderArgs) -> Result<(), Failure> {
+    let catalogue = args.catalogue.load()?;
+    let scenario = catalogue.find(&args.scenario).ok_or_else(|| {
+        Failure::Usage(format!(
+            "no scenario {:?}; known scenarios: {}",
+            args.scenario,
+            catalogue.names().join(", ")
+        ))
+    })?;
+    let id = args
+        .journey_id
+        .clone()
+        .unwrap_or_else(|| sample_journey_id(&scenario.name));
+    let document = catalogue
+        .render_stateless(scenario, &id)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
+    let text = if args.compact {
+        let bytes = envelope(&document)
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot serialize: {e}")))?;
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        let wrapped = serde_json::json!({ "result": document });
+        serde_json::to_string_pretty(&wrapped)
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot serialize: {e}")))?
+    };
+    print_out(&format!("{text}\n"))
+}
+
+fn validate(args: &CatalogueArgs) -> Result<(), Failure> {
+    let catalogue = args.load()?;
+    print_out(&format!(
+        "ok: {} scenarios load and render ({})\n",
+        catalogue.scenarios().len(),
+        catalogue.names().join(", ")
+    ))
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn print_out(text: &str) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::Runtime(anyhow::anyhow!("cannot write output: {e}"))),
+    }
+}

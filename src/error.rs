@@ -1,0 +1,171 @@
+//! Errors on the wire: the provider's JSON error format, built in exactly one place.
+//!
+//! Signzy's v3 APIs answer errors as
+//! `{"error":{"name":"error","message":…,"reason":…,"type":…,"statusCode":N}}` (spec §7).
+//! Every error the server produces, ours or the client's, goes through [`ApiError`] so that an
+//! app under test sees one format whatever went wrong. Detail that only helps us (a source
+//! chain, a path on disk) is logged by the caller and never put in the body.
+
+use bytes::Bytes;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use crate::server::Body;
+
+/// The content type of every JSON body otk-mock sends, as the provider sends it.
+pub const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+/// An error answered to the client in the provider's format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status; `type` and `statusCode` in the body follow it.
+    pub status: StatusCode,
+    /// The provider's reason code, upper snake case (`VALIDATION_ERROR`).
+    pub reason: &'static str,
+    /// Human text for the developer reading the response.
+    pub message: String,
+    /// Extra headers (`Allow` on a 405, `Retry-After` on a 429).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Inner<'a> {
+    name: &'static str,
+    message: &'a str,
+    reason: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    status_code: u16,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            reason,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 400: the request is malformed or names something that does not exist.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+    }
+
+    /// 401: the `Authorization` header is missing or not an accepted token.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "Authorization Failed",
+        )
+    }
+
+    /// 404 for a journey the mock does not know (only under `--strict` or for created journeys).
+    pub fn journey_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "Journey not found")
+    }
+
+    /// 404 for a path the mock does not serve.
+    pub fn route_not_found(method: &hyper::Method, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("Cannot {method} {path}"),
+        )
+    }
+
+    /// 405: a known path with a method it does not take.
+    pub fn method_not_allowed(method: &hyper::Method, allow: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("Method {method} is not allowed here; use {allow}"),
+        );
+        e.headers.push(("allow", allow.to_string()));
+        e
+    }
+
+    /// 413: the request body is larger than `--max-body-bytes`.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("Request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    /// 500: our fault. The detail is logged by the caller, not sent.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "Internal Server Error",
+        )
+    }
+
+    /// The body, serialized once.
+    pub fn body(&self) -> Bytes {
+        let kind = self.status.canonical_reason().unwrap_or("Error");
+        let envelope = Envelope {
+            error: Inner {
+                name: "error",
+                message: &self.message,
+                reason: self.reason,
+                kind,
+                status_code: self.status.as_u16(),
+            },
+        };
+        // Serializing a struct of strings and a number cannot fail; fall back to a fixed body
+        // rather than panic should that ever change.
+        serde_json::to_vec(&envelope)
+            .map(Bytes::from)
+            .unwrap_or_else(|_| Bytes::from_static(br#"{"error":{"name":"error"}}"#))
+    }
+
+    /// The response: the only place an error becomes HTTP.
+    pub fn into_response(self) -> Response<Body> {
+        let mut response = Response::new(crate::server::full(self.body()));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+        for (name, value) in &self.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(*name, value);
+            }
+        }
+        response
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.reason, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_the_provider_envelope() {
+        let body = ApiError::unauthorized().body();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error":{"name":"error","message":"Authorization Failed",
+                "reason":"UNAUTHORIZED","type":"Unauthorized","statusCode":401}})
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Journeys: what the mock knows about one KYC journey, whatever scenario renders it.
+//!
+//! A journey read by id alone (no create call before it) is *stateless*: its flow, user,
+//! timestamps and pre-fill are all drawn from the journey's RNG, so the same id gives the same
+//! document across restarts and replicas. Journeys made by create-journey-url carry what the
+//! app sent instead; the store for those lives beside this type.
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::render::person::Person;
+use crate::render::time::iso_from_millis;
+
+/// The journey facts a template can use, under `journey` in its context.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Journey {
+    pub id: String,
+    pub flow_id: String,
+    pub flow_version: u32,
+    /// Mongo-style 24-hex `_id`.
+    pub db_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// The effective `processingConfig`, in the provider's key order.
+    pub processing_config: Map<String, Value>,
+    /// `userInfo` as the app supplied it (only the supplied fields).
+    pub user_info: Map<String, Value>,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    /// ISO-8601, the one timestamp the provider writes as a string.
+    pub updated_at: String,
+    /// ISO-8601 completion times of the document and selfie analyses.
+    pub document_completed_at: String,
+    pub selfie_completed_at: String,
+    pub callback_sent: bool,
+}
+
+/// The instant stateless journeys are created around: fixed, so that bodies never change with
+/// the clock (2026-01-01T00:00:00Z).
+const STATELESS_EPOCH_MS: i64 = 1_767_225_600_000;
+
+/// A UUID (version 4 layout) from the journey's RNG.
+pub fn uuid(rng: &mut ChaCha8Rng) -> String {
+    let a: u32 = rng.random();
+    let b: u16 = rng.random();
+    let c: u16 = (rng.random::<u16>() & 0x0fff) | 0x4000;
+    let d: u16 = (rng.random::<u16>() & 0x3fff) | 0x8000;
+    let e: u64 = rng.random::<u64>() & 0xffff_ffff_ffff;
+    format!("{a:08x}-{b:04x}-{c:04x}-{d:04x}-{e:012x}")
+}
+
+/// A Mongo ObjectId-like 24-hex id.
+pub fn object_id(rng: &mut ChaCha8Rng) -> String {
+    let a: u64 = rng.random();
+    let b: u32 = rng.random();
+    format!("{a:016x}{b:08x}")
+}
+
+/// The provider's defaults for `processingConfig` (the documented sample's values), with the
+/// keys in the documented order. `authKeyForCallback` is left out: the provider omits it when
+/// it was never set.
+pub fn default_processing_config() -> Map<String, Value> {
+    let value = json!({
+        "callbackUrl": "",
+        "redirectTime": 10,
+        "language": "en",
+        "successRedirectUrl": "",
+        "failureRedirectUrl": "",
+        "journeyLinkValidity": 3600,
+        "journeySessionExpiry": 600
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+impl Journey {
+    /// A journey known only by its id, everything else drawn from `rng` (which has already
+    /// drawn `person`). The pre-fill names the person as the app would have sent them.
+    pub fn stateless(id: &str, client_id: &str, rng: &mut ChaCha8Rng, person: &Person) -> Self {
+        let created_at = STATELESS_EPOCH_MS + rng.random_range(0..30 * 86_400_000i64);
+        let started_at = created_at + rng.random_range(2_000..60_000i64);
+        let completed_at = started_at + rng.random_range(30_000..300_000i64);
+        let updated_at = completed_at + rng.random_range(1..50i64);
+        let document_done = completed_at - rng.random_range(15_000..25_000i64);
+        let selfie_done = completed_at - rng.random_range(1_000..10_000i64);
+        let user_info = json!({
+            "phoneNumber": person.phone,
+            "dateOfBirth": person.identity.date_of_birth,
+            "emailAddress": person.email,
+            "name": {
+                "firstName": person.identity.first_name,
+                "lastName": person.identity.last_name
+            }
+        });
+        Journey {
+            id: id.to_string(),
+            flow_id: uuid(rng),
+            flow_version: 1,
+            db_id: object_id(rng),
+            client_id: client_id.to_string(),
+            user_id: uuid(rng),
+            processing_config: default_processing_config(),
+            user_info: match user_info {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+            created_at,
+            started_at: Some(started_at),
+            completed_at: Some(completed_at),
+            updated_at: iso_from_millis(updated_at),
+            document_completed_at: iso_from_millis(document_done),
+            selfie_completed_at: iso_from_millis(selfie_done),
+            callback_sent: false,
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! otk-mock: a mock provider and contract-test server for Signzy's One Touch KYC (OTK) API.
+//!
+//! The architecture in a page:
+//!
+//! - [`scenario`] holds the model of one outcome and how a request picks one; its
+//!   [`scenario::loader`] reads `scenarios/*.toml` from a directory or from the bundle compiled
+//!   into the binary.
+//! - [`render`] turns (scenario, journey, fake [`render::person`]) into a JSON document through
+//!   Tera; [`catalogue`] loads scenarios and templates together and renders each once before
+//!   anything is served, so a broken file stops start-up with every error named.
+//! - [`journey`] holds what the mock knows of one journey.
+//! - [`server`] is the hyper accept loop (limits, timeouts, graceful shutdown); [`routes`] the
+//!   provider surface; [`error`] the provider's JSON error format, built in one place.
+//! - [`cli`] is the command line; `main.rs` only maps its result to an exit code.
+
+pub mod cache;
+pub mod catalogue;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod journey;
+pub mod render;
+pub mod routes;
+pub mod scenario;
+pub mod server;

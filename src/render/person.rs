@@ -1,0 +1,544 @@
+//! The fake person behind a journey: names, dates, document, address, IP and its record.
+//!
+//! Everything is drawn from one ChaCha RNG seeded by [`stable_seed`] of (global seed, journey
+//! id), in a fixed order, so a journey id always yields the same person on every run and
+//! machine (for one build: a new `fake` release may change its word lists). The values take
+//! the forms the provider uses on the wire: `dd/mm/yyyy` dates, Regula document descriptors,
+//! IPQualityScore-style records in which every value is a string.
+
+use fake::faker::address::en::{BuildingNumber, StreetName};
+use fake::faker::company::en::CompanyName;
+use fake::faker::name::en::{FirstName, LastName};
+use fake::Fake;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::time::{civil_from_days, days_from_civil};
+
+/// A hash of (seed, journey id) that is the same on every platform and Rust release
+/// (64-bit FNV-1a; `std`'s `DefaultHasher` gives no such promise).
+pub fn stable_seed(seed: u64, journey_id: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = OFFSET;
+    for byte in seed
+        .to_le_bytes()
+        .iter()
+        .chain([0xffu8].iter())
+        .chain(journey_id.as_bytes())
+    {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(PRIME);
+    }
+    hash
+}
+
+/// The RNG for one journey.
+pub fn journey_rng(seed: u64, journey_id: &str) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(stable_seed(seed, journey_id))
+}
+
+/// A name and a date of birth, the part of a person that `userInfo` pre-fills.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub first_name: String,
+    pub last_name: String,
+    pub full_name: String,
+    /// `dd/mm/yyyy`, the form extracted fields use.
+    pub date_of_birth: String,
+    /// `yyyy-mm-dd`.
+    pub date_of_birth_iso: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    /// ISO 3166 alpha-2 country the user chose (`capturedData.country`).
+    pub country: &'static str,
+    pub id_type: &'static str,
+    /// Regula `DocumentName` for the front and back side.
+    pub name_front: String,
+    pub name_back: String,
+    pub icao_code: &'static str,
+    pub country_name: &'static str,
+    pub description: &'static str,
+    pub d_type: u32,
+    pub d_year: &'static str,
+    pub class_code: &'static str,
+    pub number: String,
+    pub date_of_issue: String,
+    pub date_of_expiry: String,
+    /// A date of expiry already in the past, for expired-document scenarios.
+    pub date_of_expiry_past: String,
+    pub years_since_issue: String,
+    pub age_at_issue: String,
+    /// Days left until expiry, as Regula's `RemainderTerm` string.
+    pub remainder_term: String,
+    pub place_of_issue: &'static str,
+    pub sex: &'static str,
+    pub mrz: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    pub street: String,
+    pub street2: String,
+    pub city: &'static str,
+    pub region: &'static str,
+    pub postal_code: String,
+    pub country: &'static str,
+    /// One line, as the IP record's `address` holds it.
+    pub line: String,
+}
+
+/// The IP the journey was opened from, and the record an IP-reputation service gives for it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpRecord {
+    pub ip: String,
+    pub asn: String,
+    pub isp: String,
+    pub organization: String,
+    pub host: String,
+    pub country_code: &'static str,
+    pub region: &'static str,
+    pub city: &'static str,
+    /// Strings, as the provider sends them ("19.76").
+    pub latitude: String,
+    pub longitude: String,
+    pub timezone: &'static str,
+    pub address: String,
+}
+
+/// Everything a template may say about the person behind a journey.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Person {
+    #[serde(flatten)]
+    pub identity: Identity,
+    /// A different name and date of birth, for scenarios where the pre-fill disagrees.
+    pub other: Identity,
+    pub age: String,
+    pub nationality: &'static str,
+    pub nationality_code: &'static str,
+    pub email: String,
+    pub phone: String,
+    pub document: Document,
+    pub address: Address,
+    pub ip: IpRecord,
+    /// Where the device was when the document was captured (numbers, as on the wire).
+    pub latitude: f64,
+    pub longitude: f64,
+    /// Captured images and Regula crops, in the provider's file-host URL layout.
+    pub images: Images,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Images {
+    pub front_doc: String,
+    pub back_doc: String,
+    pub selfie: String,
+    /// Further file URLs, for authenticity and graphic-field crops.
+    pub files: Vec<String>,
+}
+
+struct Place {
+    city: &'static str,
+    region: &'static str,
+    latitude: f64,
+    longitude: f64,
+    timezone: &'static str,
+}
+
+struct Profile {
+    country: &'static str,
+    country_name: &'static str,
+    icao: &'static str,
+    nationality: &'static str,
+    description: &'static str,
+    name_front: &'static str,
+    name_back: &'static str,
+    id_type: &'static str,
+    d_type: u32,
+    d_year: &'static str,
+    class_code: &'static str,
+    sex_male: &'static str,
+    sex_female: &'static str,
+    place_of_issue: &'static str,
+    isps: &'static [&'static str],
+    places: &'static [Place],
+}
+
+const PROFILES: &[Profile] = &[
+    Profile {
+        country: "IN",
+        country_name: "India",
+        icao: "IND",
+        nationality: "India",
+        description: "Driving License",
+        name_front: "India - Driving License (2019) #1",
+        name_back: "India - Driving License (2019) #1 Side B",
+        id_type: "Driving License",
+        d_type: 49,
+        d_year: "2019",
+        class_code: "DL",
+        sex_male: "M",
+        sex_female: "F",
+        place_of_issue: "RTO",
+        isps: &["Reliance Jio Infocomm Limited", "Bharti Airtel", "ACT Fibernet"],
+        places: &[
+            Place {
+                city: "Mumbai",
+                region: "Maharashtra",
+                latitude: 19.07,
+                longitude: 72.87,
+                timezone: "IST, Asia/Kolkata",
+            },
+            Place {
+                city: "Bengaluru",
+                region: "Karnataka",
+                latitude: 12.97,
+                longitude: 77.59,
+                timezone: "IST, Asia/Kolkata",
+            },
+            Place {
+                city: "New Delhi",
+                region: "Delhi",
+                latitude: 28.61,
+                longitude: 77.2,
+                timezone: "IST, Asia/Kolkata",
+            },
+        ],
+    },
+    Profile {
+        country: "US",
+        country_name: "United States",
+        icao: "USA",
+        nationality: "United States",
+        description: "Driving License",
+        name_front: "USA - Driving License (2018) #1",
+        name_back: "USA - Driving License (2018) #1 Side B",
+        id_type: "Driving License",
+        d_type: 49,
+        d_year: "2018",
+        class_code: "D",
+        sex_male: "M",
+        sex_female: "F",
+        place_of_issue: "DMV",
+        isps: &["Comcast Cable", "AT&T Services", "Verizon Business"],
+        places: &[
+            Place {
+                city: "Austin",
+                region: "Texas",
+                latitude: 30.27,
+                longitude: -97.74,
+                timezone: "CST, America/Chicago",
+            },
+            Place {
+                city: "San Jose",
+                region: "California",
+                latitude: 37.34,
+                longitude: -121.89,
+                timezone: "PST, America/Los_Angeles",
+            },
+            Place {
+                city: "Brooklyn",
+                region: "New York",
+                latitude: 40.68,
+                longitude: -73.94,
+                timezone: "EST, America/New_York",
+            },
+        ],
+    },
+    Profile {
+        country: "AE",
+        country_name: "United Arab Emirates",
+        icao: "ARE",
+        nationality: "India",
+        description: "Resident Identity Card",
+        name_front: "United Arab Emirates Resident ID Card (2021) (Golden Card) #2",
+        name_back: "United Arab Emirates Resident ID Card (2021) (Golden Card) Side B",
+        id_type: "Resident ID Card",
+        d_type: 224,
+        d_year: "2021",
+        class_code: "IL",
+        sex_male: "ذكر",
+        sex_female: "أنثى",
+        place_of_issue: "دبي",
+        isps: &["Emirates Telecommunications Corporation", "Emirates Integrated Telecommunications"],
+        places: &[
+            Place {
+                city: "Dubai",
+                region: "Dubai",
+                latitude: 25.2,
+                longitude: 55.27,
+                timezone: "GST, Asia/Dubai",
+            },
+            Place {
+                city: "Abu Dhabi",
+                region: "Abu Dhabi",
+                latitude: 24.45,
+                longitude: 54.38,
+                timezone: "GST, Asia/Dubai",
+            },
+        ],
+    },
+];
+
+/// The day (days since 1970-01-01) that ages and expiry dates are counted from. A fixed day,
+/// not today, so that a body never changes with the calendar.
+const REFERENCE_DAY: i64 = 20_454; // 2026-01-01
+
+fn ddmmyyyy(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{d:02}/{m:02}/{y:04}")
+}
+
+fn iso_date(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn digits(rng: &mut ChaCha8Rng, n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
+}
+
+fn hex(rng: &mut ChaCha8Rng, n: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    (0..n)
+        .map(|_| char::from(HEX[rng.random_range(0..16usize)]))
+        .collect()
+}
+
+fn identity(rng: &mut ChaCha8Rng) -> Identity {
+    let first_name: String = FirstName().fake_with_rng(rng);
+    let last_name: String = LastName().fake_with_rng(rng);
+    // Adults between 19 and 70 on the reference day.
+    let birth = REFERENCE_DAY - rng.random_range(19 * 365..70 * 365);
+    Identity {
+        full_name: format!("{first_name} {last_name}"),
+        first_name,
+        last_name,
+        date_of_birth: ddmmyyyy(birth),
+        date_of_birth_iso: iso_date(birth),
+    }
+}
+
+fn file_url(rng: &mut ChaCha8Rng) -> String {
+    let n = rng.random_range(900_000_000..999_999_999u32);
+    format!(
+        "https://persist.signzy.tech/api/files/{n}/download/{}.png",
+        hex(rng, 64)
+    )
+}
+
+/// Draw the person for a journey from its RNG.
+pub fn generate(rng: &mut ChaCha8Rng) -> Person {
+    let profile = &PROFILES[rng.random_range(0..PROFILES.len())];
+    let place = &profile.places[rng.random_range(0..profile.places.len())];
+    let identity = identity(rng);
+    let other = identity_unlike(rng, &identity);
+
+    let birth = days_from_iso(&identity.date_of_birth_iso);
+    let age_days = REFERENCE_DAY - birth;
+    let years_since_issue = rng.random_range(1..8i64);
+    let issue = REFERENCE_DAY - years_since_issue * 365 - rng.random_range(0..365);
+    let expiry = issue + 10 * 365;
+    let expired = REFERENCE_DAY - rng.random_range(30..700);
+    let male = rng.random_bool(0.5);
+
+    let street: String = StreetName().fake_with_rng(rng);
+    let building: String = BuildingNumber().fake_with_rng(rng);
+    let postal_code = match profile.country {
+        "IN" => digits(rng, 6),
+        "US" => digits(rng, 5),
+        _ => format!("P.O. Box {}", digits(rng, 5)),
+    };
+    let street = format!("{building} {street}");
+    let line = format!(
+        "{street}, {}, {} {postal_code}, {}",
+        place.city, place.region, profile.country_name
+    );
+
+    let document_number = match profile.country {
+        "IN" => format!(
+            "{}{}{}",
+            ["MH", "KA", "DL"][rng.random_range(0..3usize)],
+            digits(rng, 2),
+            digits(rng, 11)
+        ),
+        "US" => format!("{}{}", char::from(b'A' + rng.random_range(0..26u8)), digits(rng, 7)),
+        _ => format!("784{}", digits(rng, 12)),
+    };
+    let mrz = format!(
+        "ID{}{}<<<<<<<<<<<<<<<",
+        profile.icao,
+        document_number.replace(' ', "")
+    );
+
+    let ip = format!(
+        "{}.{}",
+        ["203.0.113", "198.51.100", "192.0.2"][rng.random_range(0..3usize)],
+        rng.random_range(1..255u8)
+    );
+    let isp = profile.isps[rng.random_range(0..profile.isps.len())];
+    let organization: String = CompanyName().fake_with_rng(rng);
+    let asn = rng.random_range(1_000..65_000u32).to_string();
+    let host = format!("{}.static.{}.net", ip.replace('.', "-"), hex(rng, 6));
+
+    let email = format!(
+        "{}.{}{}@example.com",
+        identity.first_name.to_lowercase(),
+        identity.last_name.to_lowercase(),
+        rng.random_range(1..100u8)
+    );
+    let phone = match profile.country {
+        "IN" => format!("+91{}", digits(rng, 10)),
+        "US" => format!("+1{}", digits(rng, 10)),
+        _ => format!("+9715{}", digits(rng, 8)),
+    };
+
+    let images = Images {
+        front_doc: file_url(rng),
+        back_doc: file_url(rng),
+        selfie: file_url(rng),
+        files: (0..12).map(|_| file_url(rng)).collect(),
+    };
+    let jitter = |rng: &mut ChaCha8Rng| f64::from(rng.random_range(-500..500i32)) / 10_000.0;
+    let latitude = round(place.latitude + jitter(rng), 7);
+    let longitude = round(place.longitude + jitter(rng), 7);
+
+    Person {
+        age: (age_days / 365).to_string(),
+        nationality: profile.nationality,
+        nationality_code: if profile.country == "AE" {
+            "IND"
+        } else {
+            profile.icao
+        },
+        email,
+        phone,
+        document: Document {
+            country: profile.country,
+            id_type: profile.id_type,
+            name_front: profile.name_front.to_string(),
+            name_back: profile.name_back.to_string(),
+            icao_code: profile.icao,
+            country_name: profile.country_name,
+            description: profile.description,
+            d_type: profile.d_type,
+            d_year: profile.d_year,
+            class_code: profile.class_code,
+            number: document_number,
+            date_of_issue: ddmmyyyy(issue),
+            date_of_expiry: ddmmyyyy(expiry),
+            date_of_expiry_past: ddmmyyyy(expired),
+            years_since_issue: years_since_issue.to_string(),
+            age_at_issue: ((issue - birth) / 365).to_string(),
+            remainder_term: (expiry - REFERENCE_DAY).to_string(),
+            place_of_issue: profile.place_of_issue,
+            sex: if male {
+                profile.sex_male
+            } else {
+                profile.sex_female
+            },
+            mrz,
+        },
+        address: Address {
+            street,
+            street2: String::new(),
+            city: place.city,
+            region: place.region,
+            postal_code,
+            country: profile.country,
+            line,
+        },
+        ip: IpRecord {
+            ip,
+            asn,
+            isp: isp.to_string(),
+            organization,
+            host,
+            country_code: profile.icao,
+            region: place.region,
+            city: place.city,
+            latitude: format!("{:.2}", place.latitude),
+            longitude: format!("{:.2}", place.longitude),
+            timezone: place.timezone,
+            address: format!("{}, {}, {}", place.city, place.region, profile.country_name),
+        },
+        latitude,
+        longitude,
+        images,
+        identity,
+        other,
+    }
+}
+
+/// A second identity whose name and date of birth both differ from `first`.
+fn identity_unlike(rng: &mut ChaCha8Rng, first: &Identity) -> Identity {
+    let mut other = identity(rng);
+    // A handful of tries is plenty with fake's word lists; give up gracefully after that.
+    for _ in 0..8 {
+        if other.first_name != first.first_name
+            && other.last_name != first.last_name
+            && other.date_of_birth != first.date_of_birth
+        {
+            break;
+        }
+        other = identity(rng);
+    }
+    other
+}
+
+fn days_from_iso(iso: &str) -> i64 {
+    let mut parts = iso.split('-').map(|p| p.parse::<i64>().unwrap_or(1));
+    let y = parts.next().unwrap_or(1970);
+    let m = parts.next().unwrap_or(1);
+    let d = parts.next().unwrap_or(1);
+    days_from_civil(y, m as u32, d as u32)
+}
+
+fn round(value: f64, places: i32) -> f64 {
+    let factor = 10f64.powi(places);
+    (value * factor).round() / factor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_seed_is_fixed_for_known_inputs() {
+        // Pinned so that a change to the hash, which would change every body, is noticed.
+        assert_eq!(stable_seed(0, ""), stable_seed(0, ""));
+        assert_ne!(stable_seed(0, "a"), stable_seed(1, "a"));
+        assert_ne!(stable_seed(0, "a"), stable_seed(0, "b"));
+        // Cross-checked with an independent FNV-1a implementation.
+        assert_eq!(stable_seed(42, "success-1"), 0x5bf7_51a1_7fb1_c971);
+    }
+
+    #[test]
+    fn same_journey_same_person_and_different_journeys_differ() {
+        let a = serde_json::to_string(&generate(&mut journey_rng(1, "j-1"))).unwrap();
+        let b = serde_json::to_string(&generate(&mut journey_rng(1, "j-1"))).unwrap();
+        let c = serde_json::to_string(&generate(&mut journey_rng(1, "j-2"))).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn other_identity_differs_from_the_person() {
+        for i in 0..200 {
+            let p = generate(&mut journey_rng(7, &format!("x-{i}")));
+            assert_ne!(p.identity.full_name, p.other.full_name);
+            assert_ne!(p.identity.date_of_birth, p.other.date_of_birth);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Calendar arithmetic for the provider's two time forms: epoch milliseconds and ISO-8601 UTC
+//! strings with milliseconds and a `Z` (`2024-07-21T05:56:38.041Z`).
+//!
+//! A few lines of Howard Hinnant's public-domain civil-date algorithms serve here instead of a
+//! date crate: the mock needs nothing but UTC and these two forms.
+
+/// (year, month, day) of a day counted from 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Days from 1970-01-01 to (year, month, day).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `2024-07-21T05:56:38.041Z` for an epoch-millisecond instant.
+pub fn iso_from_millis(millis: i64) -> String {
+    let days = millis.div_euclid(86_400_000);
+    let rest = millis.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let (h, rest) = (rest / 3_600_000, rest % 3_600_000);
+    let (min, rest) = (rest / 60_000, rest % 60_000);
+    let (s, ms) = (rest / 1_000, rest % 1_000);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_the_documented_updated_at() {
+        // The documented sample: completedAt 1721541398034 beside updatedAt ...38.041Z.
+        assert_eq!(iso_from_millis(1_721_541_398_041), "2024-07-21T05:56:38.041Z");
+        assert_eq!(iso_from_millis(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn civil_round_trips() {
+        for day in [-800_000, -1, 0, 59, 60, 11_016, 20_454, 2_932_896] {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+    }
+}

@@ -1,0 +1,250 @@
+//! The provider surface: the routes an app under test calls, as the provider answers them.
+//!
+//! Order of checks for every request: route (404), method (405), `Authorization` (401),
+//! body size (413), then the route's own work. Errors become responses only in
+//! [`App::handle`], through [`ApiError::into_response`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response};
+use tracing::Instrument;
+
+use crate::cache::BodyCache;
+use crate::catalogue::Catalogue;
+use crate::config::Config;
+use crate::error::{ApiError, JSON_UTF8};
+use crate::scenario::{Scenario, Selection};
+use crate::server::{full, Body};
+
+/// The path prefix of every provider route.
+pub const API_PREFIX: &str = "/api/v3/otk-service/";
+/// The header QA and tests use to choose a scenario for one request.
+pub const SCENARIO_HEADER: &str = "x-mock-scenario";
+
+/// The state every request handler shares.
+pub struct App {
+    config: Config,
+    catalogue: Catalogue,
+    cache: BodyCache,
+    next_request_id: AtomicU64,
+}
+
+/// Where a request is going, once its path has been read.
+enum Route<'a> {
+    GetJourney(&'a str),
+}
+
+impl App {
+    pub fn new(config: Config, catalogue: Catalogue) -> Self {
+        App {
+            cache: BodyCache::new(config.cache_entries),
+            config,
+            catalogue,
+            next_request_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    pub fn cache(&self) -> &BodyCache {
+        &self.cache
+    }
+
+    /// Answer one request. Never fails: every error is a response in the provider's format.
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let started = Instant::now();
+        let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::debug_span!(
+            "request",
+            id,
+            method = %request.method(),
+            path = %request.uri().path(),
+            scenario = tracing::field::Empty,
+            status = tracing::field::Empty,
+            latency_us = tracing::field::Empty,
+        );
+        let response = match self.route(request).instrument(span.clone()).await {
+            Ok(response) => response,
+            Err(error) => {
+                if error.status.is_server_error() {
+                    tracing::warn!(parent: &span, %error, "request failed");
+                }
+                error.into_response()
+            }
+        };
+        span.record("status", response.status().as_u16());
+        span.record("latency_us", started.elapsed().as_micros() as u64);
+        tracing::debug!(parent: &span, "answered");
+        response
+    }
+
+    async fn route(&self, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+        let path = request.uri().path().to_string();
+        let route = match path.strip_prefix(API_PREFIX) {
+            Some(rest) => match rest.strip_prefix("get-journey/") {
+                Some(id) if !id.is_empty() && !id.contains('/') => Route::GetJourney(id),
+                _ => return Err(ApiError::route_not_found(request.method(), &path)),
+            },
+            None => return Err(ApiError::route_not_found(request.method(), &path)),
+        };
+        match route {
+            Route::GetJourney(id) => {
+                if !matches!(*request.method(), Method::POST | Method::GET) {
+                    return Err(ApiError::method_not_allowed(request.method(), "GET, POST"));
+                }
+                self.authorize(&request)?;
+                let header = scenario_header(&request)?;
+                read_body(request, self.config.max_body_bytes).await?;
+                self.get_journey(id, header.as_deref())
+            }
+        }
+    }
+
+    fn authorize<B>(&self, request: &Request<B>) -> Result<(), ApiError> {
+        let token = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .unwrap_or("");
+        if self.config.accepts(token) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized())
+        }
+    }
+
+    /// Pick the scenario for a journey read by id: prefix, header, default (or 404 under
+    /// `--strict`).
+    pub fn select(
+        &self,
+        journey_id: &str,
+        header: Option<&str>,
+    ) -> Result<(&Scenario, Selection), ApiError> {
+        let from_header = match header {
+            Some(name) => Some(self.catalogue.find(name).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "X-Mock-Scenario names no scenario: {name:?}; known scenarios: {}",
+                    self.catalogue.names().join(", ")
+                ))
+            })?),
+            None => None,
+        };
+        if let Some(s) = self.catalogue.by_prefix(journey_id) {
+            return Ok((s, Selection::Prefix));
+        }
+        if let Some(s) = from_header {
+            return Ok((s, Selection::Header));
+        }
+        if self.config.strict {
+            return Err(ApiError::journey_not_found());
+        }
+        match self.catalogue.find(&self.config.default_scenario) {
+            Some(s) => Ok((s, Selection::Default)),
+            None => {
+                tracing::error!(scenario = %self.config.default_scenario, "the default scenario is not in the catalogue");
+                Err(ApiError::internal())
+            }
+        }
+    }
+
+    fn get_journey(&self, id: &str, header: Option<&str>) -> Result<Response<Body>, ApiError> {
+        let (scenario, selection) = self.select(id, header)?;
+        tracing::Span::current().record("scenario", scenario.name.as_str());
+        tracing::debug!(selection = selection.as_str(), "scenario selected");
+        let body = self.stateless_body(scenario, id)?;
+        Ok(json_response(body))
+    }
+
+    /// The `{"result": …}` body of a journey known only by id: from the cache, or rendered and
+    /// cached.
+    pub fn stateless_body(&self, scenario: &Scenario, id: &str) -> Result<Bytes, ApiError> {
+        let variant = variant_of(&scenario.name);
+        if let Some(body) = self.cache.get(id, variant) {
+            return Ok(body);
+        }
+        let document = self
+            .catalogue
+            .render_stateless(scenario, id)
+            .map_err(|e| {
+                tracing::error!(error = %e, scenario = %scenario.name, "render failed");
+                ApiError::internal()
+            })?;
+        let body = envelope(&document)?;
+        self.cache.insert(id, variant, body.clone());
+        Ok(body)
+    }
+}
+
+/// `{"result": document}` as bytes.
+pub fn envelope(document: &serde_json::Value) -> Result<Bytes, ApiError> {
+    let mut out = Vec::with_capacity(8 * 1024);
+    out.extend_from_slice(br#"{"result":"#);
+    serde_json::to_writer(&mut out, document).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialize a document");
+        ApiError::internal()
+    })?;
+    out.push(b'}');
+    Ok(Bytes::from(out))
+}
+
+/// A stable number for a cache variant name (FNV-1a).
+fn variant_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A 200 with a JSON body.
+pub fn json_response(body: Bytes) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    response
+}
+
+fn scenario_header<B>(request: &Request<B>) -> Result<Option<String>, ApiError> {
+    match request.headers().get(SCENARIO_HEADER) {
+        None => Ok(None),
+        Some(value) => match value.to_str() {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
+            _ => Err(ApiError::bad_request(
+                "X-Mock-Scenario must be a scenario name in visible ASCII",
+            )),
+        },
+    }
+}
+
+/// Read the whole body, answering 413 past `limit` (by `Content-Length` up front, or while
+/// reading a chunked body).
+pub async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::payload_too_large(limit))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}

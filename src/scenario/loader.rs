@@ -1,0 +1,427 @@
+//! Reading scenario files, from a directory or from the bundle, into checked [`Scenario`]s.
+//!
+//! Every problem becomes a [`LoadError`] naming the file, the line where the parser gives one,
+//! and the field; loading goes on after an error so that one run reports all of them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{bundled, Scenario};
+
+/// One file of the catalogue: the name it is known by, where it came from, its text.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// `success` for a scenario; `journey/success.json.tera` for a template.
+    pub name: String,
+    /// What messages call it: a path on disk, or `<bundled>/scenarios/success.toml`.
+    pub origin: String,
+    pub text: String,
+}
+
+/// The raw catalogue: scenario files and template files, not yet checked.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogueFiles {
+    pub scenarios: Vec<SourceFile>,
+    pub templates: Vec<SourceFile>,
+}
+
+/// Where the catalogue comes from: a directory given on the command line, or the bundle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogueSource {
+    pub scenarios_dir: Option<PathBuf>,
+    pub templates_dir: Option<PathBuf>,
+}
+
+/// A problem with one file of the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl LoadError {
+    pub fn new(file: impl Into<String>, message: impl Into<String>) -> Self {
+        LoadError {
+            file: file.into(),
+            line: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn at_line(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found while loading a catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadErrors(pub Vec<LoadError>);
+
+impl fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(
+            f,
+            "the scenario catalogue has {n} error{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Read the catalogue's files, from disk where a directory is given, else from the bundle.
+pub fn read(source: &CatalogueSource) -> Result<CatalogueFiles, LoadErrors> {
+    let mut errors = Vec::new();
+    let scenarios = match &source.scenarios_dir {
+        Some(dir) => read_dir(dir, "toml", true, &mut errors),
+        None => from_bundle(bundled::SCENARIOS, "scenarios", true),
+    };
+    let templates = match &source.templates_dir {
+        Some(dir) => read_dir(dir, "tera", false, &mut errors),
+        None => from_bundle(bundled::TEMPLATES, "templates", false),
+    };
+    if errors.is_empty() {
+        Ok(CatalogueFiles {
+            scenarios,
+            templates,
+        })
+    } else {
+        Err(LoadErrors(errors))
+    }
+}
+
+fn from_bundle(table: &[(&str, &str)], dir: &str, stem: bool) -> Vec<SourceFile> {
+    table
+        .iter()
+        .map(|(path, text)| SourceFile {
+            name: if stem { file_stem(path) } else { path.to_string() },
+            origin: format!("<bundled>/{dir}/{path}"),
+            text: text.to_string(),
+        })
+        .collect()
+}
+
+fn file_stem(path: &str) -> String {
+    Path::new(path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Files ending in `.{ext}` under `dir`: only its top level for scenarios, the whole tree for
+/// templates (named by their path relative to `dir`, with `/`).
+fn read_dir(dir: &Path, ext: &str, stem: bool, errors: &mut Vec<LoadError>) -> Vec<SourceFile> {
+    let mut paths = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = match std::fs::read_dir(&current) {
+            Ok(entries) => entries,
+            Err(e) => {
+                errors.push(LoadError::new(
+                    current.display().to_string(),
+                    format!("cannot read this directory: {e}"),
+                ));
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !stem {
+                    pending.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == ext) {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    let mut files = Vec::new();
+    for path in paths {
+        let origin = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let name = if stem {
+                    file_stem(&origin)
+                } else {
+                    path.strip_prefix(dir)
+                        .unwrap_or(&path)
+                        .to_string_lossy()
+                        .replace('\\', "/")
+                };
+                files.push(SourceFile { name, origin, text });
+            }
+            Err(e) => errors.push(LoadError::new(origin, format!("cannot read this file: {e}"))),
+        }
+    }
+    if files.is_empty() && errors.is_empty() {
+        errors.push(LoadError::new(
+            dir.display().to_string(),
+            format!("no .{ext} files here"),
+        ));
+    }
+    files
+}
+
+/// A scenario file as written. Unknown keys are errors, so a typo never passes silently.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    description: String,
+    template: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    status: String,
+    step: String,
+    message: String,
+    #[serde(default = "default_terminal")]
+    terminal: bool,
+    #[serde(default)]
+    variables: toml::Table,
+    #[serde(default)]
+    callback: Option<CallbackFile>,
+}
+
+fn default_terminal() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackFile {
+    delay: Option<String>,
+}
+
+/// Whether `name` can be a scenario name or alias: it must be usable as a journey-id prefix.
+fn valid_key(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map(|before| before.matches('\n').count() + 1)
+        .unwrap_or(1)
+}
+
+/// The line on which `key = ...` is written at the start of a line, if it is.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines().position(|l| {
+        let l = l.trim_start();
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    })
+    .map(|i| i + 1)
+}
+
+/// The field a serde message is about (`unknown field `colour``, `missing field `template``).
+fn field_in_message(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_string())
+}
+
+/// Parse and check one scenario file; problems are pushed to `errors`.
+pub fn parse_scenario(file: &SourceFile, errors: &mut Vec<LoadError>) -> Option<Scenario> {
+    let raw: ScenarioFile = match toml::from_str(&file.text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let message = e.message().trim().to_string();
+            let mut err = LoadError::new(&file.origin, &message)
+                .at_line(e.span().map(|s| line_of(&file.text, s.start)));
+            if let Some(field) = field_in_message(&message) {
+                err = err.field(field);
+            }
+            errors.push(err);
+            return None;
+        }
+    };
+    let before = errors.len();
+    if !valid_key(&file.name) {
+        errors.push(LoadError::new(
+            &file.origin,
+            "a scenario file's name must be letters, digits and `_` (it is used as a journey-id prefix); rename the file",
+        ));
+    }
+    for alias in &raw.aliases {
+        if !valid_key(alias) {
+            errors.push(
+                LoadError::new(
+                    &file.origin,
+                    format!("alias {alias:?} must be letters, digits and `_`"),
+                )
+                .at_line(line_of_key(&file.text, "aliases"))
+                .field("aliases"),
+            );
+        }
+    }
+    for (field, value) in [
+        ("status", &raw.status),
+        ("step", &raw.step),
+        ("message", &raw.message),
+        ("template", &raw.template),
+    ] {
+        if value.trim().is_empty() {
+            errors.push(
+                LoadError::new(&file.origin, "must not be empty")
+                    .at_line(line_of_key(&file.text, field))
+                    .field(field),
+            );
+        }
+    }
+    let mut callback_delay = None;
+    if let Some(CallbackFile { delay: Some(delay) }) = &raw.callback {
+        match humantime::parse_duration(delay) {
+            Ok(d) => callback_delay = Some(d),
+            Err(e) => errors.push(
+                LoadError::new(
+                    &file.origin,
+                    format!("{delay:?} is not a duration ({e}); write e.g. \"2s\" or \"500ms\""),
+                )
+                .at_line(line_of_key(&file.text, "delay"))
+                .field("callback.delay"),
+            ),
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    let variables = match serde_json::to_value(&raw.variables) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    Some(Scenario {
+        name: file.name.clone(),
+        description: raw.description,
+        template: raw.template,
+        aliases: raw.aliases,
+        status: raw.status,
+        step: raw.step,
+        message: raw.message,
+        terminal: raw.terminal,
+        variables,
+        callback_delay,
+        source: file.origin.clone(),
+    })
+}
+
+/// Parse every scenario file, then check names and aliases are unique across the catalogue.
+pub fn parse_scenarios(files: &[SourceFile], errors: &mut Vec<LoadError>) -> Vec<Scenario> {
+    let scenarios: Vec<Scenario> = files
+        .iter()
+        .filter_map(|f| parse_scenario(f, errors))
+        .collect();
+    let mut owners: BTreeMap<&str, &Scenario> = BTreeMap::new();
+    for s in &scenarios {
+        for key in std::iter::once(&s.name).chain(&s.aliases) {
+            if let Some(other) = owners.insert(key, s) {
+                if other.name != s.name {
+                    errors.push(
+                        LoadError::new(
+                            &s.source,
+                            format!(
+                                "{key:?} is already the name or an alias of scenario `{}` ({})",
+                                other.name, other.source
+                            ),
+                        )
+                        .field("aliases"),
+                    );
+                }
+            }
+        }
+    }
+    scenarios
+}
+
+/// A duration written in a scenario or on the command line: `2s`, `500ms`, `1m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> SourceFile {
+        SourceFile {
+            name: name.into(),
+            origin: format!("scenarios/{name}.toml"),
+            text: text.into(),
+        }
+    }
+
+    const GOOD: &str = r#"
+description = "ok"
+template = "journey/success.json.tera"
+status = "COMPLETED"
+step = "COMPLETE"
+message = "Journey Completed"
+"#;
+
+    #[test]
+    fn unknown_key_names_file_line_and_field() {
+        let mut errors = Vec::new();
+        let text = format!("{GOOD}colour = \"red\"\n");
+        assert!(parse_scenario(&file("s", &text), &mut errors).is_none());
+        assert_eq!(errors.len(), 1);
+        let e = &errors[0];
+        assert_eq!(e.file, "scenarios/s.toml");
+        assert_eq!(e.line, Some(7));
+        assert_eq!(e.field.as_deref(), Some("colour"));
+        assert!(e.to_string().starts_with("scenarios/s.toml:7: field `colour`: unknown field"));
+    }
+
+    #[test]
+    fn missing_field_and_bad_delay_are_reported() {
+        let mut errors = Vec::new();
+        parse_scenario(&file("s", "description = \"x\"\n"), &mut errors);
+        assert_eq!(errors[0].field.as_deref(), Some("template"));
+
+        let mut errors = Vec::new();
+        let text = format!("{GOOD}[callback]\ndelay = \"soon\"\n");
+        parse_scenario(&file("s", &text), &mut errors);
+        assert_eq!(errors[0].field.as_deref(), Some("callback.delay"));
+        assert_eq!(errors[0].line, Some(8));
+    }
+
+    #[test]
+    fn duplicate_alias_is_an_error() {
+        let mut errors = Vec::new();
+        let a = format!("{GOOD}aliases = [\"x\"]\n");
+        parse_scenarios(&[file("a", &a), file("x", GOOD)], &mut errors);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("already"));
+    }
+}

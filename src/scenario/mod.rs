@@ -1,0 +1,150 @@
+//! Scenarios: the model of one outcome (`scenarios/<name>.toml`), and how a request picks one.
+//!
+//! A scenario is data: a description, the Tera template that renders its journey document,
+//! the status it ends in, aliases, variables for the template, and callback settings. Loading
+//! and checking the files is [`loader`]'s job; this module owns the model and selection.
+
+pub mod bundled;
+pub mod loader;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One outcome a journey can have.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    /// The file stem: `liveness_failed` for `scenarios/liveness_failed.toml`.
+    pub name: String,
+    pub description: String,
+    /// The template's name under the templates directory (`journey/success.json.tera`).
+    pub template: String,
+    pub aliases: Vec<String>,
+    /// `currentStatus`, `step` and `message` of the rendered document.
+    pub status: String,
+    pub step: String,
+    pub message: String,
+    /// Whether a journey in this scenario has ended (callbacks are sent only for those).
+    pub terminal: bool,
+    /// Values for the template, under `vars` in its context.
+    pub variables: Map<String, Value>,
+    /// Callback settings: `[callback] delay = "2s"`.
+    #[serde(skip_serializing_if = "Option::is_none", with = "duration_opt")]
+    pub callback_delay: Option<Duration>,
+    /// Where the scenario came from, for messages.
+    #[serde(skip)]
+    pub source: String,
+}
+
+impl Scenario {
+    /// Whether `key` names this scenario, by name or alias.
+    pub fn is_named(&self, key: &str) -> bool {
+        self.name == key || self.aliases.iter().any(|a| a == key)
+    }
+}
+
+mod duration_opt {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// Why a scenario was chosen for a request, as the journal and logs report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// The journey was created or bound with this scenario.
+    Binding,
+    /// The journey id starts with the scenario's name or alias and `-` or `_`.
+    Prefix,
+    /// The `X-Mock-Scenario` request header named it.
+    Header,
+    /// Nothing else matched: `--default-scenario`.
+    Default,
+}
+
+impl Selection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Selection::Binding => "binding",
+            Selection::Prefix => "prefix",
+            Selection::Header => "header",
+            Selection::Default => "default",
+        }
+    }
+}
+
+/// Scenario names and aliases in the order prefixes are tried: longest first, so that
+/// `liveness_failed_retry-1` is not taken for `liveness_failed`.
+#[derive(Debug, Clone, Default)]
+pub struct PrefixIndex {
+    keys: Vec<(String, usize)>,
+}
+
+impl PrefixIndex {
+    pub fn new<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>) -> Self {
+        let mut keys = Vec::new();
+        for (i, s) in scenarios.into_iter().enumerate() {
+            keys.push((s.name.clone(), i));
+            keys.extend(s.aliases.iter().map(|a| (a.clone(), i)));
+        }
+        keys.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        PrefixIndex { keys }
+    }
+
+    /// The index of the scenario whose name or alias, followed by `-` or `_`, starts `id`.
+    pub fn lookup(&self, id: &str) -> Option<usize> {
+        let bytes = id.as_bytes();
+        self.keys.iter().find_map(|(key, i)| {
+            let sep = bytes.get(key.len())?;
+            (matches!(sep, b'-' | b'_') && id.starts_with(key.as_str())).then_some(*i)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(name: &str, aliases: &[&str]) -> Scenario {
+        Scenario {
+            name: name.into(),
+            description: String::new(),
+            template: String::new(),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            status: String::new(),
+            step: String::new(),
+            message: String::new(),
+            terminal: true,
+            variables: Map::new(),
+            callback_delay: None,
+            source: String::new(),
+        }
+    }
+
+    #[test]
+    fn prefix_needs_a_separator_and_prefers_the_longest_key() {
+        let all = [
+            scenario("liveness_failed", &["lf"]),
+            scenario("liveness", &[]),
+            scenario("success", &["ok"]),
+        ];
+        let index = PrefixIndex::new(&all);
+        assert_eq!(index.lookup("liveness_failed-42"), Some(0));
+        assert_eq!(index.lookup("liveness_failed_42"), Some(0));
+        assert_eq!(index.lookup("liveness-1"), Some(1));
+        assert_eq!(index.lookup("lf-9"), Some(0));
+        assert_eq!(index.lookup("ok_x"), Some(2));
+        assert_eq!(index.lookup("success"), None);
+        assert_eq!(index.lookup("successful-1"), None);
+        assert_eq!(index.lookup("Q7K2M9X4ZA"), None);
+        assert_eq!(index.lookup(""), None);
+    }
+}
