@@ -4,14 +4,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            collect(root, &path, out);
+            collect(&path, out);
         } else {
             out.push(path);
         }
@@ -21,7 +21,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
 fn table(name: &str, root: &Path, keep: impl Fn(&Path) -> bool) -> String {
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
-    collect(root, root, &mut files);
+    collect(root, &mut files);
     files.retain(|p| keep(p));
     files.sort();
     let mut code = format!("pub static {name}: &[(&str, &str)] = &[\n");
@@ -32,7 +32,11 @@ fn table(name: &str, root: &Path, keep: impl Fn(&Path) -> bool) -> String {
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
-        let _ = writeln!(code, "    ({relative:?}, include_str!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            code,
+            "    ({relative:?}, include_str!({:?})),",
+            path.display().to_string()
+        );
     }
     code.push_str("];\n");
     code

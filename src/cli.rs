@@ -78,7 +78,12 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
     /// Accept only this Authorization token (repeatable; the variable is comma-separated).
     /// Without any, every non-empty token is accepted.
-    #[arg(long = "token", env = "OTK_MOCK_TOKENS", value_delimiter = ',', value_name = "T")]
+    #[arg(
+        long = "token",
+        env = "OTK_MOCK_TOKENS",
+        value_delimiter = ',',
+        value_name = "T"
+    )]
     pub tokens: Vec<String>,
     /// The scenario used when neither the journey id nor X-Mock-Scenario selects one.
     #[arg(long, env = "OTK_MOCK_DEFAULT_SCENARIO", default_value = "success")]
@@ -302,9 +307,14 @@ fn validate(args: &CatalogueArgs) -> Result<(), Failure> {
 /// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.
 fn print_out(text: &str) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::Runtime(anyhow::anyhow!("cannot write output: {e}"))),
+        Err(e) => Err(Failure::Runtime(anyhow::anyhow!(
+            "cannot write output: {e}"
+        ))),
     }
 }

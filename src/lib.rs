@@ -16,6 +16,7 @@
 pub mod cache;
 pub mod catalogue;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod journey;

@@ -174,13 +174,10 @@ impl App {
         if let Some(body) = self.cache.get(id, variant) {
             return Ok(body);
         }
-        let document = self
-            .catalogue
-            .render_stateless(scenario, id)
-            .map_err(|e| {
-                tracing::error!(error = %e, scenario = %scenario.name, "render failed");
-                ApiError::internal()
-            })?;
+        let document = self.catalogue.render_stateless(scenario, id).map_err(|e| {
+            tracing::error!(error = %e, scenario = %scenario.name, "render failed");
+            ApiError::internal()
+        })?;
         let body = envelope(&document)?;
         self.cache.insert(id, variant, body.clone());
         Ok(body)

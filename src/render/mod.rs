@@ -45,7 +45,10 @@ pub enum RenderError {
         near: String,
     },
     #[error("template `{template}` rendered {kind}, not a JSON object")]
-    NotAnObject { template: String, kind: &'static str },
+    NotAnObject {
+        template: String,
+        kind: &'static str,
+    },
 }
 
 /// JSON string escaping for Tera's auto-escape: the value lands between quotes the template

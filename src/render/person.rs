@@ -189,7 +189,11 @@ const PROFILES: &[Profile] = &[
         sex_male: "M",
         sex_female: "F",
         place_of_issue: "RTO",
-        isps: &["Reliance Jio Infocomm Limited", "Bharti Airtel", "ACT Fibernet"],
+        isps: &[
+            "Reliance Jio Infocomm Limited",
+            "Bharti Airtel",
+            "ACT Fibernet",
+        ],
         places: &[
             Place {
                 city: "Mumbai",
@@ -269,7 +273,10 @@ const PROFILES: &[Profile] = &[
         sex_male: "ذكر",
         sex_female: "أنثى",
         place_of_issue: "دبي",
-        isps: &["Emirates Telecommunications Corporation", "Emirates Integrated Telecommunications"],
+        isps: &[
+            "Emirates Telecommunications Corporation",
+            "Emirates Integrated Telecommunications",
+        ],
         places: &[
             Place {
                 city: "Dubai",
@@ -373,7 +380,11 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
             digits(rng, 2),
             digits(rng, 11)
         ),
-        "US" => format!("{}{}", char::from(b'A' + rng.random_range(0..26u8)), digits(rng, 7)),
+        "US" => format!(
+            "{}{}",
+            char::from(b'A' + rng.random_range(0..26u8)),
+            digits(rng, 7)
+        ),
         _ => format!("784{}", digits(rng, 12)),
     };
     let mrz = format!(

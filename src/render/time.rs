@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn formats_the_documented_updated_at() {
         // The documented sample: completedAt 1721541398034 beside updatedAt ...38.041Z.
-        assert_eq!(iso_from_millis(1_721_541_398_041), "2024-07-21T05:56:38.041Z");
+        assert_eq!(
+            iso_from_millis(1_721_541_398_041),
+            "2024-07-21T05:56:38.041Z"
+        );
         assert_eq!(iso_from_millis(0), "1970-01-01T00:00:00.000Z");
     }
 

@@ -124,7 +124,11 @@ fn from_bundle(table: &[(&str, &str)], dir: &str, stem: bool) -> Vec<SourceFile>
     table
         .iter()
         .map(|(path, text)| SourceFile {
-            name: if stem { file_stem(path) } else { path.to_string() },
+            name: if stem {
+                file_stem(path)
+            } else {
+                path.to_string()
+            },
             origin: format!("<bundled>/{dir}/{path}"),
             text: text.to_string(),
         })
@@ -181,7 +185,10 @@ fn read_dir(dir: &Path, ext: &str, stem: bool, errors: &mut Vec<LoadError>) -> V
                 };
                 files.push(SourceFile { name, origin, text });
             }
-            Err(e) => errors.push(LoadError::new(origin, format!("cannot read this file: {e}"))),
+            Err(e) => errors.push(LoadError::new(
+                origin,
+                format!("cannot read this file: {e}"),
+            )),
         }
     }
     if files.is_empty() && errors.is_empty() {
@@ -224,10 +231,7 @@ struct CallbackFile {
 
 /// Whether `name` can be a scenario name or alias: it must be usable as a journey-id prefix.
 fn valid_key(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -238,12 +242,13 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// The line on which `key = ...` is written at the start of a line, if it is.
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        l.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 /// The field a serde message is about (`unknown field `colour``, `missing field `template``).
@@ -400,7 +405,9 @@ message = "Journey Completed"
         assert_eq!(e.file, "scenarios/s.toml");
         assert_eq!(e.line, Some(7));
         assert_eq!(e.field.as_deref(), Some("colour"));
-        assert!(e.to_string().starts_with("scenarios/s.toml:7: field `colour`: unknown field"));
+        assert!(e
+            .to_string()
+            .starts_with("scenarios/s.toml:7: field `colour`: unknown field"));
     }
 
     #[test]

@@ -1,0 +1,277 @@
+//! The outbound HTTP client: callbacks to an app's `callbackUrl` and `record`'s fetches from
+//! the real provider.
+//!
+//! http and https (rustls with the ring provider and Mozilla's roots, so it needs no system
+//! certificate store and builds without cmake). Redirects are never followed: a 3xx is an
+//! answer like any other. Every failure is classified into an [`OutboundErrorKind`] so that
+//! logs and the callback log say *what* went wrong (timeout, refused, reset...), not just that
+//! something did.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+
+/// How an outbound request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboundErrorKind {
+    /// No complete answer within the timeout.
+    Timeout,
+    /// Nothing listens there (connection refused).
+    Refused,
+    /// The peer reset or closed the connection before answering.
+    Reset,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// The URL cannot be requested (not http or https, no host...).
+    InvalidUrl,
+    /// Anything else.
+    Other,
+}
+
+impl OutboundErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboundErrorKind::Timeout => "timeout",
+            OutboundErrorKind::Refused => "refused",
+            OutboundErrorKind::Reset => "reset",
+            OutboundErrorKind::Dns => "dns",
+            OutboundErrorKind::Tls => "tls",
+            OutboundErrorKind::InvalidUrl => "invalid_url",
+            OutboundErrorKind::Other => "other",
+        }
+    }
+}
+
+/// A failed outbound request: its kind, and the detail for logs.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}: {detail}", kind.as_str())]
+pub struct OutboundError {
+    pub kind: OutboundErrorKind,
+    pub detail: String,
+}
+
+impl OutboundError {
+    fn new(kind: OutboundErrorKind, detail: impl Into<String>) -> Self {
+        OutboundError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What the peer answered.
+#[derive(Debug, Clone)]
+pub struct OutboundResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub elapsed: Duration,
+}
+
+/// A shared, cloneable client (connections are pooled per host).
+#[derive(Clone)]
+pub struct OutboundClient {
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl std::fmt::Debug for OutboundClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutboundClient")
+    }
+}
+
+impl OutboundClient {
+    /// A client for http and https URLs.
+    pub fn new() -> Result<Self, OutboundError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| OutboundError::new(OutboundErrorKind::Tls, e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(OutboundClient { inner })
+    }
+
+    /// Send one request and read the whole answer, all within `timeout`.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<OutboundResponse, OutboundError> {
+        let uri: Uri = url.parse().map_err(|e| {
+            OutboundError::new(OutboundErrorKind::InvalidUrl, format!("{url:?}: {e}"))
+        })?;
+        match uri.scheme_str() {
+            Some("http") | Some("https") if uri.host().is_some() => {}
+            _ => {
+                return Err(OutboundError::new(
+                    OutboundErrorKind::InvalidUrl,
+                    format!("{url:?} is not an http or https URL with a host"),
+                ))
+            }
+        }
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| OutboundError::new(OutboundErrorKind::InvalidUrl, e.to_string()))?;
+        let started = Instant::now();
+        let exchange = async {
+            let response = self.inner.request(request).await.map_err(classify)?;
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| classify_hyper(&e))?
+                .to_bytes();
+            Ok::<_, OutboundError>((parts, body))
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok((parts, body))) => Ok(OutboundResponse {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+                elapsed: started.elapsed(),
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(OutboundError::new(
+                OutboundErrorKind::Timeout,
+                format!("no complete answer within {timeout:?}"),
+            )),
+        }
+    }
+}
+
+/// Walk an error's sources to the I/O error that says what happened.
+fn classify(error: hyper_util::client::legacy::Error) -> OutboundError {
+    let detail = chain(&error);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(kind) = io_kind(io) {
+                return OutboundError::new(kind, detail);
+            }
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            return classify_hyper(h);
+        }
+        source = e.source();
+    }
+    let lower = detail.to_lowercase();
+    let kind = if lower.contains("dns") || lower.contains("resolve") {
+        OutboundErrorKind::Dns
+    } else if lower.contains("certificate") || lower.contains("tls") {
+        OutboundErrorKind::Tls
+    } else if error.is_connect() {
+        OutboundErrorKind::Refused
+    } else {
+        OutboundErrorKind::Other
+    };
+    OutboundError::new(kind, detail)
+}
+
+fn classify_hyper(error: &hyper::Error) -> OutboundError {
+    let detail = chain(error);
+    let kind = if error.is_incomplete_message() || error.is_canceled() || error.is_closed() {
+        OutboundErrorKind::Reset
+    } else if error.is_timeout() {
+        OutboundErrorKind::Timeout
+    } else {
+        let mut source = std::error::Error::source(error);
+        let mut kind = OutboundErrorKind::Other;
+        while let Some(e) = source {
+            if let Some(k) = e.downcast_ref::<std::io::Error>().and_then(io_kind) {
+                kind = k;
+                break;
+            }
+            source = e.source();
+        }
+        kind
+    };
+    OutboundError::new(kind, detail)
+}
+
+fn io_kind(io: &std::io::Error) -> Option<OutboundErrorKind> {
+    use std::io::ErrorKind as K;
+    match io.kind() {
+        K::ConnectionRefused => Some(OutboundErrorKind::Refused),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            Some(OutboundErrorKind::Reset)
+        }
+        K::TimedOut => Some(OutboundErrorKind::Timeout),
+        K::InvalidData => Some(OutboundErrorKind::Tls),
+        _ => None,
+    }
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refused_and_invalid_urls_are_classified() {
+        let client = OutboundClient::new().unwrap();
+        // Bind then drop a listener so the port is (almost certainly) closed.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let err = client
+            .send(
+                Method::POST,
+                &format!("http://127.0.0.1:{port}/cb"),
+                &[],
+                Bytes::new(),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, OutboundErrorKind::Refused, "{err}");
+
+        let err = client
+            .send(
+                Method::POST,
+                "ftp://x/y",
+                &[],
+                Bytes::new(),
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, OutboundErrorKind::InvalidUrl);
+    }
+}
