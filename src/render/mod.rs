@@ -91,6 +91,19 @@ fn parser_line(message: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
+/// The useful sentence of a Tera parse error: pest's `= expected …` line when there is one
+/// (the drawing above it repeats the source line), else the whole message on one line.
+fn parser_message(message: &str) -> String {
+    let expected = message
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("= "));
+    match expected {
+        Some(text) => format!("syntax error: {text}"),
+        None => message.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
 /// The compiled templates.
 pub struct Renderer {
     tera: Tera,
@@ -109,7 +122,7 @@ impl Renderer {
                 Err(e) => {
                     let message = chain(&e);
                     errors.push(
-                        LoadError::new(&file.origin, message.replace('\n', " "))
+                        LoadError::new(&file.origin, parser_message(&message))
                             .at_line(parser_line(&message)),
                     );
                 }
@@ -251,5 +264,9 @@ mod tests {
     fn parser_line_reads_teras_pointer() {
         assert_eq!(parser_line("Failed to parse 'x'\n --> 3:17\n  |"), Some(3));
         assert_eq!(parser_line("no pointer"), None);
+        assert_eq!(
+            parser_message("Failed\n --> 4:1\n  |\n4 | }\n  |\n  = expected a filter"),
+            "syntax error: expected a filter"
+        );
     }
 }

@@ -1,0 +1,360 @@
+//! The real binary: start-up validation, exit codes and messages, the listing and render
+//! commands, environment variables, and a served process stopped by SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use hyper::Method;
+
+fn otk_mock() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_otk-mock"));
+    // The developer's environment must not leak into what the tests see.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OTK_MOCK_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    otk_mock().args(args).output().expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+const GOOD_SCENARIO: &str = r#"description = "fine"
+template = "journey/success.json.tera"
+status = "COMPLETED"
+step = "COMPLETE"
+message = "Journey Completed"
+"#;
+
+#[test]
+fn validate_accepts_the_bundled_catalogue() {
+    let out = run(&["validate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("ok: "), "{}", stdout(&out));
+    assert!(stdout(&out).contains("success"));
+}
+
+#[test]
+fn broken_scenario_files_stop_start_up_with_every_error_named() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "success.toml", GOOD_SCENARIO);
+    // An unknown key on line 6, and a syntax error on line 2 of another file.
+    write(
+        dir.path(),
+        "typo.toml",
+        &format!("{GOOD_SCENARIO}colour = \"red\"\n"),
+    );
+    write(
+        dir.path(),
+        "syntax.toml",
+        "description = \"x\"\ntemplate = \n",
+    );
+    let scenarios = dir.path().to_str().unwrap();
+    for command in [
+        &["validate", "--scenarios", scenarios][..],
+        &["serve", "--bind", "127.0.0.1:0", "--scenarios", scenarios],
+    ] {
+        let out = run(command);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("2 errors"), "{err}");
+        assert!(
+            err.contains(&format!(
+                "{}:6: field `colour`: unknown field `colour`",
+                dir.path().join("typo.toml").display()
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("{}:2", dir.path().join("syntax.toml").display())),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_template_that_renders_invalid_json_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    let templates = dir.path().join("templates");
+    write(
+        &scenarios,
+        "success.toml",
+        &GOOD_SCENARIO.replace("journey/success.json.tera", "journey/broken.json.tera"),
+    );
+    write(
+        &templates,
+        "journey/broken.json.tera",
+        "{\n  \"journeyId\": \"{{ journey.id }}\",\n  \"x\": [1, 2,]\n}\n",
+    );
+    let out = run(&[
+        "validate",
+        "--scenarios",
+        scenarios.to_str().unwrap(),
+        "--templates",
+        templates.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("template `journey/broken.json.tera` rendered invalid JSON at line 3"),
+        "{err}"
+    );
+    assert!(err.contains("success.toml"), "{err}");
+}
+
+#[test]
+fn template_syntax_errors_and_missing_templates_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    let templates = dir.path().join("templates");
+    write(
+        &scenarios,
+        "bad_syntax.toml",
+        &GOOD_SCENARIO.replace("journey/success.json.tera", "journey/bad.json.tera"),
+    );
+    write(
+        &scenarios,
+        "no_template.toml",
+        &GOOD_SCENARIO.replace("journey/success.json.tera", "journey/absent.json.tera"),
+    );
+    write(
+        &scenarios,
+        "orphan.toml",
+        &GOOD_SCENARIO.replace("journey/success.json.tera", "journey/orphan.json.tera"),
+    );
+    write(
+        &templates,
+        "journey/bad.json.tera",
+        "{\n\n  \"a\": {{ journey.id \n}\n",
+    );
+    write(
+        &templates,
+        "journey/orphan.json.tera",
+        "{% extends \"journey/nowhere.json.tera\" %}\n",
+    );
+    let out = run(&[
+        "validate",
+        "--scenarios",
+        scenarios.to_str().unwrap(),
+        "--templates",
+        templates.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let bad = templates.join("journey/bad.json.tera");
+    // The expression opened on line 3 is found unclosed at line 4's `}`.
+    assert!(
+        err.contains(&format!("{}:4: syntax error: expected", bad.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("extends \"journey/nowhere.json.tera\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("no_template.toml:2: field `template`: template \"journey/absent.json.tera\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_or_missing_scenario_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["validate", "--scenarios", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no .toml files here"),
+        "{}",
+        stderr(&out)
+    );
+    let missing = dir.path().join("nope");
+    let out = run(&["validate", "--scenarios", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read this directory"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn scenarios_lists_name_aliases_status_and_description() {
+    let out = run(&["scenarios"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("success "))
+        .expect("success is listed");
+    assert!(line.contains("ok"), "{line}");
+    assert!(line.contains("COMPLETED/COMPLETE"), "{line}");
+    assert!(line.contains("Every check passes"), "{line}");
+}
+
+#[test]
+fn render_prints_the_body_get_journey_serves() {
+    let out = run(&[
+        "render",
+        "success",
+        "--journey-id",
+        "Q7K2M9X4ZA",
+        "--compact",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let value: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(value["result"]["journeyId"], "Q7K2M9X4ZA");
+    // The same bytes as a server with the same seed.
+    let pretty = run(&["render", "ok", "--journey-id", "Q7K2M9X4ZA"]);
+    let pretty: serde_json::Value = serde_json::from_slice(&pretty.stdout).unwrap();
+    assert_eq!(pretty, value);
+}
+
+#[test]
+fn render_of_an_unknown_scenario_is_one_helpful_line_and_exit_2() {
+    let out = run(&["render", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no scenario \"nope\"") && err.contains("success"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_seed_comes_from_the_environment_too() {
+    let flag = run(&["render", "success", "--compact", "--seed", "9"]);
+    let env = otk_mock()
+        .args(["render", "success", "--compact"])
+        .env("OTK_MOCK_SEED", "9")
+        .output()
+        .unwrap();
+    let default = run(&["render", "success", "--compact"]);
+    assert_eq!(flag.stdout, env.stdout);
+    assert_ne!(flag.stdout, default.stdout);
+}
+
+#[test]
+fn bad_flags_exit_2_with_one_line() {
+    let out = run(&[
+        "serve",
+        "--default-scenario",
+        "nope",
+        "--bind",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("--default-scenario \"nope\""), "{err}");
+    let out = run(&["serve", "--header-read-timeout", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("soon"), "{}", stderr(&out));
+    let out = run(&["serve", "--bind", "not-an-address"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(&["serve", "--bind", &addr]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn help_documents_every_flag_and_its_variable() {
+    let out = run(&["serve", "--help"]);
+    let text = stdout(&out);
+    for needle in [
+        "--bind",
+        "OTK_MOCK_BIND",
+        "--scenarios",
+        "OTK_MOCK_SCENARIOS",
+        "--templates",
+        "OTK_MOCK_TEMPLATES",
+        "--seed",
+        "OTK_MOCK_SEED",
+        "--token",
+        "OTK_MOCK_TOKENS",
+        "--default-scenario",
+        "OTK_MOCK_DEFAULT_SCENARIO",
+        "--strict",
+        "OTK_MOCK_STRICT",
+        "--log-format",
+        "OTK_MOCK_LOG_FORMAT",
+        "--max-body-bytes",
+        "--header-read-timeout",
+    ] {
+        assert!(
+            text.contains(needle),
+            "serve --help lacks {needle}:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn serve_takes_tokens_from_the_environment_and_stops_on_sigterm() {
+    let mut child = otk_mock()
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
+        .env("OTK_MOCK_TOKENS", "alpha,beta")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // The first log line says where it listens.
+    let (base, lines) = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        let address = value["fields"]["address"].as_str().unwrap().to_string();
+        (format!("http://{address}"), reader)
+    })
+    .await
+    .unwrap();
+    let url = format!("{base}/api/v3/otk-service/get-journey/X1");
+    let ok = common::send(Method::POST, &url, &[("authorization", "beta")], "").await;
+    assert_eq!(ok.status, 200);
+    let no = common::send(Method::POST, &url, &[("authorization", "gamma")], "").await;
+    no.assert_provider_error(401);
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status:?}");
+    drop(lines);
+}
