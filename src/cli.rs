@@ -297,8 +297,22 @@ fn render(args: &RenderArgs) -> Result<(), Failure> {
 
 fn validate(args: &CatalogueArgs) -> Result<(), Failure> {
     let catalogue = args.load()?;
+    let slow: Vec<&str> = catalogue
+        .scenarios()
+        .iter()
+        .filter(|s| !catalogue.renderer().is_fast(s))
+        .map(|s| s.name.as_str())
+        .collect();
+    let fast = if slow.is_empty() {
+        "all on the fast path".to_string()
+    } else {
+        format!(
+            "rendered by Tera on every request (see README, Performance): {}",
+            slow.join(", ")
+        )
+    };
     print_out(&format!(
-        "ok: {} scenarios load and render ({})\n",
+        "ok: {} scenarios load and render ({}); {fast}\n",
         catalogue.scenarios().len(),
         catalogue.names().join(", ")
     ))

@@ -196,6 +196,15 @@ pub fn envelope(document: &serde_json::Value) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(out))
 }
 
+/// `{"result": document}` around an already serialized document.
+pub fn envelope_bytes(document: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(document.len() + 11);
+    out.extend_from_slice(br#"{"result":"#);
+    out.extend_from_slice(document);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
 /// A stable number for a cache variant name (FNV-1a).
 fn variant_of(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {

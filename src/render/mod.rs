@@ -7,11 +7,11 @@
 //! broken response.
 
 pub mod person;
+pub mod skeleton;
 pub mod time;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::Serialize;
 use serde_json::Value;
 use tera::Tera;
 
@@ -19,15 +19,7 @@ use crate::journey::Journey;
 use crate::scenario::loader::{LoadError, SourceFile};
 use crate::scenario::Scenario;
 use person::Person;
-
-/// What a template sees of its scenario, under `scenario`.
-#[derive(Serialize)]
-struct ScenarioContext<'a> {
-    name: &'a str,
-    status: &'a str,
-    step: &'a str,
-    message: &'a str,
-}
+use skeleton::Plan;
 
 /// Why a render failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,17 +45,57 @@ pub enum RenderError {
 
 /// JSON string escaping for Tera's auto-escape: the value lands between quotes the template
 /// wrote, so quotes, backslashes and control characters must be escaped.
-fn escape_json(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    for c in input.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
+pub(crate) fn escape_json(input: &str) -> String {
+    let mut out = Vec::with_capacity(input.len());
+    escape_json_into(input, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`escape_json`] appending to a buffer (the fast path writes bodies this way).
+pub(crate) fn escape_json_into(input: &str, out: &mut Vec<u8>) {
+    let bytes = input.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escaped.is_empty() {
+            out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else {
+            out.extend_from_slice(escaped);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// JSON text without the whitespace between tokens (strings are kept byte for byte).
+pub(crate) fn minify_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
         }
     }
     out
@@ -104,9 +136,10 @@ fn parser_message(message: &str) -> String {
     }
 }
 
-/// The compiled templates.
+/// The compiled templates, and a fast-path plan for each scenario whose template allows one.
 pub struct Renderer {
     tera: Tera,
+    plans: HashMap<String, Plan>,
 }
 
 impl Renderer {
@@ -167,7 +200,55 @@ impl Renderer {
         if let Err(e) = tera.add_raw_templates(good) {
             errors.push(LoadError::new("templates", chain(&e).replace('\n', " ")));
         }
-        Renderer { tera }
+        Renderer {
+            tera,
+            plans: HashMap::new(),
+        }
+    }
+
+    /// Prepare the fast path for `scenario` (see [`skeleton`]); a template it cannot read
+    /// stays on the ordinary path.
+    pub fn plan(&mut self, scenario: &Scenario) {
+        if let Some(plan) = Plan::analyze(&self.tera, &scenario.template) {
+            self.plans.insert(scenario.name.clone(), plan);
+        }
+    }
+
+    /// Whether `scenario` renders through the fast path.
+    pub fn is_fast(&self, scenario: &Scenario) -> bool {
+        self.plans.get(&scenario.name).is_some_and(Plan::is_enabled)
+    }
+
+    /// How many fast-path skeletons `scenario` has made (`None` when it has no fast path).
+    pub fn shapes(&self, scenario: &Scenario) -> Option<usize> {
+        self.plans.get(&scenario.name).map(Plan::shapes)
+    }
+
+    /// Compare the fast path with Tera for one journey; on any difference the scenario is
+    /// taken off the fast path for good. Returns whether it stays on it.
+    pub fn verify_fast_path(
+        &self,
+        scenario: &Scenario,
+        journey: &Journey,
+        person: &Person,
+    ) -> bool {
+        let Some(plan) = self.plans.get(&scenario.name) else {
+            return false;
+        };
+        let roots = context_roots(scenario, journey, person);
+        let mut fast = Vec::new();
+        let filled = plan.fill(&roots, &mut fast, |r| {
+            self.render_text(&scenario.template, r)
+        });
+        let same = filled.is_ok()
+            && self
+                .render_direct(&scenario.template, roots)
+                .is_ok_and(|direct| direct == fast);
+        if !same {
+            tracing::warn!(scenario = %scenario.name, "the fast path differs from Tera here; rendering this scenario with Tera only");
+            plan.disable();
+        }
+        same
     }
 
     /// Whether a template of that name was compiled.
@@ -187,54 +268,131 @@ impl Renderer {
         journey: &Journey,
         person: &Person,
     ) -> Result<Value, RenderError> {
-        let mut context = tera::Context::new();
-        context.insert("journey", journey);
-        context.insert("person", person);
-        context.insert("vars", &scenario.variables);
-        context.insert(
-            "scenario",
-            &ScenarioContext {
-                name: &scenario.name,
-                status: &scenario.status,
-                step: &scenario.step,
-                message: &scenario.message,
-            },
-        );
-        let text = self
-            .tera
-            .render(&scenario.template, &context)
-            .map_err(|e| RenderError::Template {
-                template: scenario.template.clone(),
-                message: chain(&e),
-            })?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| RenderError::Json {
+        let bytes =
+            self.render_direct(&scenario.template, context_roots(scenario, journey, person))?;
+        serde_json::from_slice(&bytes).map_err(|e| RenderError::Json {
             template: scenario.template.clone(),
             line: e.line(),
             column: e.column(),
             message: strip_position(&e.to_string()),
-            near: text
-                .lines()
-                .nth(e.line().saturating_sub(1))
-                .unwrap_or("")
-                .trim()
-                .chars()
-                .take(80)
-                .collect(),
-        })?;
-        match value {
-            Value::Object(_) => Ok(value),
-            other => Err(RenderError::NotAnObject {
-                template: scenario.template.clone(),
-                kind: match other {
-                    Value::Array(_) => "an array",
-                    Value::String(_) => "a string",
-                    Value::Number(_) => "a number",
-                    Value::Bool(_) => "a boolean",
-                    _ => "null",
-                },
-            }),
-        }
+            near: String::new(),
+        })
     }
+
+    /// The minified JSON body for `journey`: through the fast path when the scenario has one,
+    /// else through Tera with the output checked as JSON.
+    pub fn render_bytes(
+        &self,
+        scenario: &Scenario,
+        journey: &Journey,
+        person: &Person,
+    ) -> Result<Vec<u8>, RenderError> {
+        let roots = context_roots(scenario, journey, person);
+        if let Some(plan) = self.plans.get(&scenario.name).filter(|p| p.is_enabled()) {
+            let mut out = Vec::with_capacity(8 * 1024);
+            if plan
+                .fill(&roots, &mut out, |r| {
+                    self.render_text(&scenario.template, r)
+                })
+                .is_ok()
+            {
+                return Ok(out);
+            }
+        }
+        self.render_direct(&scenario.template, roots)
+    }
+
+    fn render_text(&self, template: &str, roots: &Value) -> Result<String, String> {
+        let context = tera::Context::from_value(roots.clone()).map_err(|e| chain(&e))?;
+        self.tera.render(template, &context).map_err(|e| chain(&e))
+    }
+
+    /// Tera's output, checked to be one JSON object, minified.
+    fn render_direct(&self, template: &str, roots: Value) -> Result<Vec<u8>, RenderError> {
+        let context = tera::Context::from_value(roots).map_err(|e| RenderError::Template {
+            template: template.to_string(),
+            message: chain(&e),
+        })?;
+        let text = self
+            .tera
+            .render(template, &context)
+            .map_err(|e| RenderError::Template {
+                template: template.to_string(),
+                message: chain(&e),
+            })?;
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+            return Err(RenderError::Json {
+                template: template.to_string(),
+                line: e.line(),
+                column: e.column(),
+                message: strip_position(&e.to_string()),
+                near: text
+                    .lines()
+                    .nth(e.line().saturating_sub(1))
+                    .unwrap_or("")
+                    .trim()
+                    .chars()
+                    .take(80)
+                    .collect(),
+            });
+        }
+        if !text.trim_start().starts_with('{') {
+            let kind = match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Array(_)) => "an array",
+                Ok(Value::String(_)) => "a string",
+                Ok(Value::Number(_)) => "a number",
+                Ok(Value::Bool(_)) => "a boolean",
+                _ => "null",
+            };
+            return Err(RenderError::NotAnObject {
+                template: template.to_string(),
+                kind,
+            });
+        }
+        Ok(minify_json(&text).into_bytes())
+    }
+}
+
+/// The template context as one JSON object: `journey`, `person`, `vars`, `scenario`.
+fn context_roots(scenario: &Scenario, journey: &Journey, person: &Person) -> Value {
+    let mut roots = serde_json::Map::with_capacity(4);
+    // Plain structs of strings and numbers always serialize; Null would only hide a bug
+    // that the first render at start-up shows.
+    let mut journey_value = serde_json::to_value(journey).unwrap_or(Value::Null);
+    // Which pre-fill fields the app sent, as booleans: templates branch on these rather than
+    // on `userInfo` itself, so that journeys share a skeleton on the fast path.
+    if let Value::Object(map) = &mut journey_value {
+        let mut prefilled = serde_json::Map::with_capacity(6);
+        for key in [
+            "name",
+            "dateOfBirth",
+            "address",
+            "phoneNumber",
+            "emailAddress",
+            "id",
+        ] {
+            let present = journey.user_info.get(key).is_some_and(|v| !v.is_null());
+            prefilled.insert(key.into(), Value::Bool(present));
+        }
+        map.insert("prefilled".into(), Value::Object(prefilled));
+    }
+    roots.insert("journey".into(), journey_value);
+    roots.insert(
+        "person".into(),
+        serde_json::to_value(person).unwrap_or(Value::Null),
+    );
+    roots.insert("vars".into(), Value::Object(scenario.variables.clone()));
+    let mut about = serde_json::Map::with_capacity(4);
+    for (key, value) in [
+        ("name", &scenario.name),
+        ("status", &scenario.status),
+        ("step", &scenario.step),
+        ("message", &scenario.message),
+    ] {
+        about.insert(key.into(), Value::String(value.clone()));
+    }
+    roots.insert("scenario".into(), Value::Object(about));
+    Value::Object(roots)
 }
 
 fn line_of_text(text: &str, needle: &str) -> Option<usize> {
@@ -258,6 +416,14 @@ mod tests {
         assert_eq!(escape_json(r#"a"b\c"#), r#"a\"b\\c"#);
         assert_eq!(escape_json("x\ny\u{1}"), "x\\ny\\u0001");
         assert_eq!(escape_json("ذكر"), "ذكر");
+    }
+
+    #[test]
+    fn minify_keeps_strings_and_drops_the_rest() {
+        assert_eq!(
+            minify_json("{\n  \"a b\": [1, \"x \\\" y\"],\n\t\"c\": {} }"),
+            r#"{"a b":[1,"x \" y"],"c":{}}"#
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Identity {
     pub first_name: String,
     pub last_name: String,
     pub full_name: String,
+    /// `SURNAME GIVEN`, as Regula's "Surname And Given Names" field.
+    pub surname_and_given_names: String,
     /// `dd/mm/yyyy`, the form extracted fields use.
     pub date_of_birth: String,
     /// `yyyy-mm-dd`.
@@ -317,10 +319,13 @@ fn digits(rng: &mut ChaCha8Rng, n: usize) -> String {
 }
 
 fn hex(rng: &mut ChaCha8Rng, n: usize) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    (0..n)
-        .map(|_| char::from(HEX[rng.random_range(0..16usize)]))
-        .collect()
+    // Sixteen hex digits per draw: image URLs need 64 of them, and this is the hot path.
+    let mut out = String::with_capacity(n + 16);
+    while out.len() < n {
+        out.push_str(&format!("{:016x}", rng.random::<u64>()));
+    }
+    out.truncate(n);
+    out
 }
 
 fn identity(rng: &mut ChaCha8Rng) -> Identity {
@@ -330,6 +335,11 @@ fn identity(rng: &mut ChaCha8Rng) -> Identity {
     let birth = REFERENCE_DAY - rng.random_range(19 * 365..70 * 365);
     Identity {
         full_name: format!("{first_name} {last_name}"),
+        surname_and_given_names: format!(
+            "{} {}",
+            last_name.to_uppercase(),
+            first_name.to_uppercase()
+        ),
         first_name,
         last_name,
         date_of_birth: ddmmyyyy(birth),
