@@ -72,6 +72,14 @@ pub struct Document {
     pub date_of_expiry: String,
     /// A date of expiry already in the past, for expired-document scenarios.
     pub date_of_expiry_past: String,
+    /// The issue date of that expired document (the same ten-year validity), with its years
+    /// since issue and age at issue, so an expired document is never issued after it expired.
+    pub date_of_issue_past: String,
+    pub years_since_issue_past: String,
+    pub age_at_issue_past: String,
+    /// The card's own number, beside the identity number in `number` (the UAE card's nine
+    /// digits, which the resident-ID verification returns as `eidCardNumber`).
+    pub card_number: String,
     pub years_since_issue: String,
     pub age_at_issue: String,
     /// Days left until expiry, as Regula's `RemainderTerm` string.
@@ -358,6 +366,7 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     let issue = REFERENCE_DAY - years_since_issue * 365 - rng.random_range(0..365);
     let expiry = issue + 10 * 365;
     let expired = REFERENCE_DAY - rng.random_range(30..700);
+    let issued_before_expired = expired - 10 * 365;
     let male = rng.random_bool(0.5);
 
     let street: String = StreetName().fake_with_rng(rng);
@@ -424,6 +433,9 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     let jitter = |rng: &mut ChaCha8Rng| f64::from(rng.random_range(-500..500i32)) / 10_000.0;
     let latitude = round(place.latitude + jitter(rng), 7);
     let longitude = round(place.longitude + jitter(rng), 7);
+    // From its own RNG, seeded by the identity number: a draw from `rng` would shift every
+    // value drawn after the person (the journey's ids and times).
+    let card_number = digits(&mut journey_rng(0, &document_number), 9);
 
     Person {
         age: (age_days / 365).to_string(),
@@ -450,6 +462,10 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
             date_of_issue: ddmmyyyy(issue),
             date_of_expiry: ddmmyyyy(expiry),
             date_of_expiry_past: ddmmyyyy(expired),
+            date_of_issue_past: ddmmyyyy(issued_before_expired),
+            years_since_issue_past: ((REFERENCE_DAY - issued_before_expired) / 365).to_string(),
+            age_at_issue_past: ((issued_before_expired - birth) / 365).to_string(),
+            card_number,
             years_since_issue: years_since_issue.to_string(),
             age_at_issue: ((issue - birth) / 365).to_string(),
             remainder_term: (expiry - REFERENCE_DAY).to_string(),
