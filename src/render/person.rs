@@ -366,7 +366,11 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     let issue = REFERENCE_DAY - years_since_issue * 365 - rng.random_range(0..365);
     let expiry = issue + 10 * 365;
     let expired = REFERENCE_DAY - rng.random_range(30..700);
-    let issued_before_expired = expired - 10 * 365;
+    // Ten years' validity, as above, but not issued to a child: never before 18, and at least
+    // a year before it expired.
+    let issued_before_expired = (expired - 10 * 365)
+        .max(birth + 18 * 365)
+        .min(expired - 365);
     let male = rng.random_bool(0.5);
 
     let street: String = StreetName().fake_with_rng(rng);
