@@ -52,6 +52,8 @@ pub struct Identity {
     pub date_of_birth: String,
     /// `yyyy-mm-dd`.
     pub date_of_birth_iso: String,
+    /// Whole years on the reference day, as Regula's "Age" string.
+    pub age: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +76,14 @@ pub struct Document {
     pub date_of_expiry: String,
     /// A date of expiry already in the past, for expired-document scenarios.
     pub date_of_expiry_past: String,
+    /// The issue date of that expired document (the same ten-year validity), with its years
+    /// since issue and age at issue, so an expired document is never issued after it expired.
+    pub date_of_issue_past: String,
+    pub years_since_issue_past: String,
+    pub age_at_issue_past: String,
+    /// The card's own number, beside the identity number in `number` (the UAE card's nine
+    /// digits, which the resident-ID verification returns as `eidCardNumber`).
+    pub card_number: String,
     pub years_since_issue: String,
     pub age_at_issue: String,
     /// Days left until expiry, as Regula's `RemainderTerm` string.
@@ -123,7 +133,6 @@ pub struct Person {
     pub identity: Identity,
     /// A different name and date of birth, for scenarios where the pre-fill disagrees.
     pub other: Identity,
-    pub age: String,
     pub nationality: &'static str,
     pub nationality_code: &'static str,
     pub email: String,
@@ -344,6 +353,7 @@ fn identity(rng: &mut ChaCha8Rng) -> Identity {
         last_name,
         date_of_birth: ddmmyyyy(birth),
         date_of_birth_iso: iso_date(birth),
+        age: ((REFERENCE_DAY - birth) / 365).to_string(),
     }
 }
 
@@ -363,11 +373,15 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     let other = identity_unlike(rng, &identity);
 
     let birth = days_from_iso(&identity.date_of_birth_iso);
-    let age_days = REFERENCE_DAY - birth;
     let years_since_issue = rng.random_range(1..8i64);
     let issue = REFERENCE_DAY - years_since_issue * 365 - rng.random_range(0..365);
     let expiry = issue + 10 * 365;
     let expired = REFERENCE_DAY - rng.random_range(30..700);
+    // Ten years' validity, as above, but not issued to a child: never before 18, and at least
+    // a year before it expired.
+    let issued_before_expired = (expired - 10 * 365)
+        .max(birth + 18 * 365)
+        .min(expired - 365);
     let male = rng.random_bool(0.5);
 
     let street: String = StreetName().fake_with_rng(rng);
@@ -434,9 +448,11 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     let jitter = |rng: &mut ChaCha8Rng| f64::from(rng.random_range(-500..500i32)) / 10_000.0;
     let latitude = round(place.latitude + jitter(rng), 7);
     let longitude = round(place.longitude + jitter(rng), 7);
+    // From its own RNG, seeded by the identity number: a draw from `rng` would shift every
+    // value drawn after the person (the journey's ids and times).
+    let card_number = digits(&mut journey_rng(0, &document_number), 9);
 
     Person {
-        age: (age_days / 365).to_string(),
         nationality: profile.nationality,
         nationality_code: if profile.country == "AE" {
             "IND"
@@ -460,6 +476,10 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
             date_of_issue: ddmmyyyy(issue),
             date_of_expiry: ddmmyyyy(expiry),
             date_of_expiry_past: ddmmyyyy(expired),
+            date_of_issue_past: ddmmyyyy(issued_before_expired),
+            years_since_issue_past: ((REFERENCE_DAY - issued_before_expired) / 365).to_string(),
+            age_at_issue_past: ((issued_before_expired - birth) / 365).to_string(),
+            card_number,
             years_since_issue: years_since_issue.to_string(),
             age_at_issue: ((issue - birth) / 365).to_string(),
             remainder_term: (expiry - REFERENCE_DAY).to_string(),
