@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalogue::{sample_journey_id, Catalogue};
 use crate::config::Config;
-use crate::routes::envelope;
+use crate::routes::envelope_bytes;
 use crate::scenario::loader::{parse_duration, CatalogueSource, LoadErrors};
 
 /// A mock of Signzy's One Touch KYC (OTK) API, with scenario-driven journey results.
@@ -280,14 +280,15 @@ fn render(args: &RenderArgs) -> Result<(), Failure> {
         .journey_id
         .clone()
         .unwrap_or_else(|| sample_journey_id(&scenario.name));
-    let document = catalogue
-        .render_stateless(scenario, &id)
-        .map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
     let text = if args.compact {
-        let bytes = envelope(&document)
-            .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot serialize: {e}")))?;
-        String::from_utf8_lossy(&bytes).into_owned()
+        let document = catalogue
+            .stateless_bytes(scenario, &id)
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
+        String::from_utf8_lossy(&envelope_bytes(&document)).into_owned()
     } else {
+        let document = catalogue
+            .render_stateless(scenario, &id)
+            .map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
         let wrapped = serde_json::json!({ "result": document });
         serde_json::to_string_pretty(&wrapped)
             .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot serialize: {e}")))?

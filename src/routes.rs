@@ -174,11 +174,11 @@ impl App {
         if let Some(body) = self.cache.get(id, variant) {
             return Ok(body);
         }
-        let document = self.catalogue.render_stateless(scenario, id).map_err(|e| {
+        let document = self.catalogue.stateless_bytes(scenario, id).map_err(|e| {
             tracing::error!(error = %e, scenario = %scenario.name, "render failed");
             ApiError::internal()
         })?;
-        let body = envelope(&document)?;
+        let body = envelope_bytes(&document);
         self.cache.insert(id, variant, body.clone());
         Ok(body)
     }

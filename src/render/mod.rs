@@ -219,6 +219,11 @@ impl Renderer {
         self.plans.get(&scenario.name).is_some_and(Plan::is_enabled)
     }
 
+    /// How many renders of `scenario` fell back from the fast path to Tera.
+    pub fn fallbacks(&self, scenario: &Scenario) -> Option<u64> {
+        self.plans.get(&scenario.name).map(Plan::fallbacks)
+    }
+
     /// How many fast-path skeletons `scenario` has made (`None` when it has no fast path).
     pub fn shapes(&self, scenario: &Scenario) -> Option<usize> {
         self.plans.get(&scenario.name).map(Plan::shapes)

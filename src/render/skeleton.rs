@@ -20,7 +20,7 @@
 //! on sample journeys before enabling this one.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
@@ -71,6 +71,7 @@ pub struct Plan {
     structural: Vec<Vec<String>>,
     skeletons: RwLock<HashMap<String, Arc<Skeleton>>>,
     enabled: AtomicBool,
+    fallbacks: AtomicU64,
 }
 
 /// Paths found in a template, before overlaps are settled.
@@ -262,6 +263,7 @@ impl Plan {
             structural: structural.into_iter().collect(),
             skeletons: RwLock::new(HashMap::new()),
             enabled: AtomicBool::new(true),
+            fallbacks: AtomicU64::new(0),
         })
     }
 
@@ -298,9 +300,28 @@ impl Plan {
         key
     }
 
+    /// How many fills fell back to Tera (a new shape past the limit, a value it cannot print).
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
+
     /// Write the document for `roots` (`{"journey": …, "person": …}`) into `out`.
     /// `render` renders the template for a context root object, for making a skeleton.
     pub fn fill(
+        &self,
+        roots: &Value,
+        out: &mut Vec<u8>,
+        render: impl FnOnce(&Value) -> Result<String, String>,
+    ) -> Result<(), Fallback> {
+        let result = self.try_fill(roots, out, render);
+        if result.is_err() {
+            out.clear();
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn try_fill(
         &self,
         roots: &Value,
         out: &mut Vec<u8>,
