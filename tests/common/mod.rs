@@ -81,7 +81,10 @@ impl Reply {
             "{v}"
         );
         assert!(e["reason"].as_str().is_some_and(|r| !r.is_empty()), "{v}");
-        e["message"].as_str().expect("message is a string").to_string()
+        e["message"]
+            .as_str()
+            .expect("message is a string")
+            .to_string()
     }
 }
 
