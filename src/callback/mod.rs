@@ -299,7 +299,7 @@ impl Dispatcher {
     /// Shut down: refuse new deliveries, let those due within the drain window make their
     /// attempts, and log every other one as undelivered with its journey id.
     pub async fn drain(&self) {
-        let deadline = Instant::now() + self.settings.drain_window;
+        let deadline = later(self.settings.drain_window);
         self.lock().closed = true;
         self.drain.send_replace(Some(deadline));
         loop {
@@ -360,7 +360,7 @@ impl Dispatcher {
     /// One delivery, from its first attempt to its last.
     async fn run(self: Arc<Self>, id: u64, delivery: Delivery) {
         let mut drain = self.drain.subscribe();
-        let mut due = Instant::now() + delivery.delay;
+        let mut due = later(delivery.delay);
         let mut attempt = 1u32;
         loop {
             if !wait_until(due, &mut drain).await {
@@ -386,7 +386,7 @@ impl Dispatcher {
                 break;
             }
             self.observer.attempted(&delivery.journey_id);
-            due = Instant::now() + self.backoff(attempt);
+            due = later(self.backoff(attempt));
             attempt += 1;
         }
         self.finish(id);
@@ -503,6 +503,15 @@ impl Dispatcher {
     }
 }
 
+/// `d` from now; a duration too long for the clock (`X-Mock-Callback-Delay: 10000y`) means
+/// "in thirty years" rather than an overflow.
+fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 /// Sleep until `due`; `false` when a drain has begun whose deadline comes before `due`.
 async fn wait_until(due: Instant, drain: &mut watch::Receiver<Option<Instant>>) -> bool {
     loop {
@@ -551,6 +560,11 @@ mod tests {
             let capped = dispatcher.backoff(40);
             assert!(capped >= Duration::from_millis(175) && capped <= Duration::from_millis(350));
         }
+    }
+
+    #[test]
+    fn absurd_delays_do_not_overflow_the_clock() {
+        assert!(later(Duration::MAX) > Instant::now());
     }
 
     #[tokio::test]
