@@ -8,9 +8,11 @@
 //! - [`create`] checks the create-journey-url body and makes ids and `ttl`;
 //! - [`record`] is a created journey as kept; [`store`] keeps them (bounded, in memory);
 //! - [`lifecycle`] holds the rules (created → in progress → completed, terminated, expired);
-//! - [`service`] applies them: creation, completion, binding, timers and callbacks.
+//! - [`service`] applies them: creation, completion, binding, timers and callbacks; the
+//!   journey's document (which scenario renders it when) is beside it, in `document.rs`.
 
 pub mod create;
+mod document;
 pub mod lifecycle;
 pub mod record;
 pub mod service;
