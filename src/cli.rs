@@ -24,6 +24,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+// `serve` has many more flags than the other commands; the value is parsed once, so its size
+// does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the mock server.
@@ -106,6 +109,60 @@ pub struct ServeArgs {
     /// How long shutdown waits for open requests.
     #[arg(long, env = "OTK_MOCK_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// The base of journeyUrl that users' browsers reach [default: http://<bound address>].
+    #[arg(long, env = "OTK_MOCK_PUBLIC_URL", value_name = "URL", value_parser = crate::config::parse_public_url)]
+    pub public_url: Option<String>,
+    /// How many created journeys to keep; past it the oldest finished one is evicted first.
+    #[arg(long, env = "OTK_MOCK_MAX_JOURNEYS", default_value_t = 10_000)]
+    pub max_journeys: usize,
+    /// A journey whose link is never opened completes with its scenario this long after
+    /// creation; `never` waits for the hosted page or the admin API.
+    #[arg(long, env = "OTK_MOCK_AUTO_COMPLETE_AFTER", default_value = "5s")]
+    pub auto_complete_after: crate::config::AutoComplete,
+    /// The scenario that renders a journey that has not ended.
+    #[arg(
+        long,
+        env = "OTK_MOCK_IN_PROGRESS_SCENARIO",
+        default_value = "in_progress"
+    )]
+    pub in_progress_scenario: String,
+    /// The scenario that renders a journey whose link or session expired.
+    #[arg(
+        long,
+        env = "OTK_MOCK_EXPIRED_SCENARIO",
+        default_value = "link_expired"
+    )]
+    pub expired_scenario: String,
+    /// Delay before a callback's first attempt, unless the scenario or X-Mock-Callback-Delay sets one.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_DELAY", default_value = "0s", value_parser = parse_duration)]
+    pub callback_delay: Duration,
+    /// Each callback attempt must be answered within this.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub callback_timeout: Duration,
+    /// The header that carries authKeyForCallback.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_AUTH_HEADER", default_value = "Authorization", value_parser = crate::config::parse_header_name)]
+    pub callback_auth_header: String,
+    /// Wait after the first failed callback attempt; doubled after each further one.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_BACKOFF_INITIAL", default_value = "1s", value_parser = parse_duration)]
+    pub callback_backoff_initial: Duration,
+    /// The longest wait between two callback attempts.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_BACKOFF_MAX", default_value = "60s", value_parser = parse_duration)]
+    pub callback_backoff_max: Duration,
+    /// Attempts per callback, the first included.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub callback_max_attempts: u32,
+    /// Sign callbacks with Standard Webhooks headers; `whsec_<base64>` or any other text.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_SIGNING_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = crate::callback::SigningKey::parse)]
+    pub callback_signing_secret: Option<crate::callback::SigningKey>,
+    /// Callbacks waiting, between retries or in flight, at most; more are dropped and counted.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_QUEUE", default_value_t = 1024)]
+    pub callback_queue: usize,
+    /// Callback attempts kept for GET /__admin/callbacks (oldest dropped first).
+    #[arg(long, env = "OTK_MOCK_CALLBACK_LOG_ENTRIES", default_value_t = 10_000)]
+    pub callback_log_entries: usize,
+    /// On shutdown, callbacks due within this long are still attempted; the rest are logged undelivered.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_DRAIN", default_value = "5s", value_parser = parse_duration)]
+    pub callback_drain: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -164,6 +221,23 @@ impl ServeArgs {
             header_read_timeout: self.header_read_timeout,
             cache_entries: self.cache_entries,
             shutdown_grace: self.shutdown_grace,
+            public_url: self.public_url.clone(),
+            max_journeys: self.max_journeys,
+            auto_complete_after: self.auto_complete_after.0,
+            in_progress_scenario: self.in_progress_scenario.clone(),
+            expired_scenario: self.expired_scenario.clone(),
+            callbacks: crate::callback::CallbackSettings {
+                delay: self.callback_delay,
+                timeout: self.callback_timeout,
+                auth_header: self.callback_auth_header.clone(),
+                backoff_initial: self.callback_backoff_initial,
+                backoff_max: self.callback_backoff_max.max(self.callback_backoff_initial),
+                max_attempts: self.callback_max_attempts,
+                signing_key: self.callback_signing_secret.clone(),
+                queue_capacity: self.callback_queue,
+                log_entries: self.callback_log_entries,
+                drain_window: self.callback_drain,
+            },
         }
     }
 }

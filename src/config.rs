@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::callback::CallbackSettings;
 use crate::scenario::loader::CatalogueSource;
 
 /// Everything the server needs besides the catalogue.
@@ -28,6 +29,20 @@ pub struct Config {
     pub cache_entries: usize,
     /// How long shutdown waits for open connections.
     pub shutdown_grace: Duration,
+    /// The base of `journeyUrl` that users' browsers reach; `None`: `http://<bound address>`
+    /// (`localhost` for an unspecified address such as 0.0.0.0).
+    pub public_url: Option<String>,
+    /// How many created journeys are kept; past it the oldest finished one is evicted first.
+    pub max_journeys: usize,
+    /// A journey whose link is never opened completes on its own this long after creation;
+    /// `None` never.
+    pub auto_complete_after: Option<Duration>,
+    /// The scenario that renders a journey that has not ended.
+    pub in_progress_scenario: String,
+    /// The scenario that renders a journey whose link or session expired.
+    pub expired_scenario: String,
+    /// Callback delivery: delay, timeout, retries, signing, queue.
+    pub callbacks: CallbackSettings,
 }
 
 impl Default for Config {
@@ -43,6 +58,12 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             cache_entries: 4096,
             shutdown_grace: Duration::from_secs(5),
+            public_url: None,
+            max_journeys: 10_000,
+            auto_complete_after: Some(Duration::from_secs(5)),
+            in_progress_scenario: "in_progress".to_string(),
+            expired_scenario: "link_expired".to_string(),
+            callbacks: CallbackSettings::default(),
         }
     }
 }
@@ -56,8 +77,82 @@ impl Config {
         }
     }
 
+    /// The base of `journeyUrl` for a server bound to `bound`, without a trailing `/`.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None if bound.ip().is_unspecified() => format!("http://localhost:{}", bound.port()),
+            None => format!("http://{bound}"),
+        }
+    }
+
     /// Whether `token` (the raw `Authorization` value) is accepted.
     pub fn accepts(&self, token: &str) -> bool {
         !token.is_empty() && (self.tokens.is_empty() || self.tokens.iter().any(|t| t == token))
+    }
+}
+
+/// `--auto-complete-after`: a duration, or `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoComplete(pub Option<Duration>);
+
+impl std::str::FromStr for AutoComplete {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("never") {
+            return Ok(AutoComplete(None));
+        }
+        humantime::parse_duration(text)
+            .map(|d| AutoComplete(Some(d)))
+            .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. 5s, 1m or never"))
+    }
+}
+
+/// `--public-url`: an http(s) URL with a host (a trailing `/` is dropped).
+pub fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = text.trim().trim_end_matches('/');
+    if crate::journey::create::is_http_url(url) {
+        Ok(url.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an http(s) URL with a host; write e.g. http://localhost:8080"
+        ))
+    }
+}
+
+/// `--callback-auth-header`: a valid HTTP header name.
+pub fn parse_header_name(text: &str) -> Result<String, String> {
+    hyper::header::HeaderName::try_from(text.trim())
+        .map(|_| text.trim().to_string())
+        .map_err(|_| format!("{text:?} is not an HTTP header name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_complete_reads_durations_and_never() {
+        assert_eq!("never".parse(), Ok(AutoComplete(None)));
+        assert_eq!("5s".parse(), Ok(AutoComplete(Some(Duration::from_secs(5)))));
+        assert!("soon".parse::<AutoComplete>().is_err());
+    }
+
+    #[test]
+    fn public_base_uses_the_flag_or_the_bound_address() {
+        let mut config = Config::default();
+        let bound: SocketAddr = "127.0.0.1:9999".parse().unwrap();
+        assert_eq!(config.public_base(bound), "http://127.0.0.1:9999");
+        assert_eq!(
+            config.public_base("0.0.0.0:8080".parse().unwrap()),
+            "http://localhost:8080"
+        );
+        config.public_url = Some("https://kyc.example.test/".into());
+        assert_eq!(config.public_base(bound), "https://kyc.example.test");
+        assert!(parse_public_url("ftp://x").is_err());
+        assert_eq!(parse_public_url("http://h:1/").unwrap(), "http://h:1");
+        assert!(parse_header_name("X Bad").is_err());
     }
 }

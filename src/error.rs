@@ -112,6 +112,20 @@ impl ApiError {
         )
     }
 
+    /// 409: the request conflicts with the journey's state (already ended, not ended yet).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "CONFLICT", message)
+    }
+
+    /// 503: the mock cannot take this on now (callback queue full, shutting down).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            message,
+        )
+    }
+
     /// The body, serialized once.
     pub fn body(&self) -> Bytes {
         let kind = self.status.canonical_reason().unwrap_or("Error");
@@ -159,6 +173,24 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+impl From<crate::journey::JourneyError> for ApiError {
+    fn from(error: crate::journey::JourneyError) -> Self {
+        use crate::journey::JourneyError as E;
+        match &error {
+            E::NotFound(_) => ApiError::journey_not_found(),
+            E::Ended { .. } | E::NotEnded(_) | E::NoCallbackUrl(_) => {
+                ApiError::conflict(error.to_string())
+            }
+            E::NotTerminal(_) => ApiError::bad_request(error.to_string()),
+            E::Queue(_) => ApiError::unavailable(error.to_string()),
+            E::Internal(detail) => {
+                tracing::error!(error = %detail, "journey operation failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

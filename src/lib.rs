@@ -8,18 +8,23 @@
 //! - [`render`] turns (scenario, journey, fake [`render::person`]) into a JSON document through
 //!   Tera; [`catalogue`] loads scenarios and templates together and renders each once before
 //!   anything is served, so a broken file stops start-up with every error named.
-//! - [`journey`] holds what the mock knows of one journey.
+//! - [`journey`] holds what the mock knows of one journey: created journeys, their store and
+//!   lifecycle; [`callback`] delivers their results to the app's `callbackUrl`.
 //! - [`server`] is the hyper accept loop (limits, timeouts, graceful shutdown); [`routes`] the
-//!   provider surface; [`error`] the provider's JSON error format, built in one place.
+//!   provider surface; [`page`] the hosted journey page; [`admin`] the `/__admin` API;
+//!   [`error`] the provider's JSON error format, built in one place.
 //! - [`cli`] is the command line; `main.rs` only maps its result to an exit code.
 
+pub mod admin;
 pub mod cache;
+pub mod callback;
 pub mod catalogue;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod journey;
+pub mod page;
 pub mod render;
 pub mod routes;
 pub mod scenario;

@@ -1,11 +1,18 @@
-//! The provider surface: the routes an app under test calls, as the provider answers them.
+//! The provider surface: the routes an app under test calls, as the provider answers them,
+//! and the dispatch of everything else to the hosted journey page ([`crate::page`],
+//! `/journey/…`) and the admin API ([`crate::admin`], `/__admin/…`).
 //!
-//! Order of checks for every request: route (404), method (405), `Authorization` (401),
-//! body size (413), then the route's own work. Errors become responses only in
+//! Order of checks for every provider request: route (404), method (405), `Authorization`
+//! (401), body size (413), then the route's own work. Errors become responses only in
 //! [`App::handle`], through [`ApiError::into_response`].
+//!
+//! Scenario selection for get-journey, first match wins: the journey's binding (a journey
+//! created here or bound through the admin API), the journey-id prefix, `X-Mock-Scenario`,
+//! the default (or 404 under `--strict`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -15,9 +22,14 @@ use hyper::{Method, Request, Response};
 use tracing::Instrument;
 
 use crate::cache::BodyCache;
+use crate::callback::{Dispatcher, Stats};
 use crate::catalogue::Catalogue;
 use crate::config::Config;
 use crate::error::{ApiError, JSON_UTF8};
+use crate::journey::create;
+use crate::journey::record::BoundBy;
+use crate::journey::service::{JourneySettings, StoreObserver};
+use crate::journey::{JourneyRecord, JourneyStore, Journeys, MemoryStore};
 use crate::scenario::{Scenario, Selection};
 use crate::server::{full, Body};
 
@@ -25,28 +37,76 @@ use crate::server::{full, Body};
 pub const API_PREFIX: &str = "/api/v3/otk-service/";
 /// The header QA and tests use to choose a scenario for one request.
 pub const SCENARIO_HEADER: &str = "x-mock-scenario";
+/// The header of a create call that sets that journey's callback delay.
+pub const CALLBACK_DELAY_HEADER: &str = "x-mock-callback-delay";
 
 /// The state every request handler shares.
 pub struct App {
     config: Config,
-    catalogue: Catalogue,
+    catalogue: Arc<Catalogue>,
     cache: BodyCache,
+    journeys: Arc<Journeys>,
     next_request_id: AtomicU64,
 }
 
 /// Where a request is going, once its path has been read.
 enum Route<'a> {
+    CreateJourney,
     GetJourney(&'a str),
 }
 
 impl App {
+    /// The app for `config`; `journeyUrl`s start with `config.public_url`, or with
+    /// `http://<config.bind>` when it is not set (the server sets it from the bound address).
     pub fn new(config: Config, catalogue: Catalogue) -> Self {
+        let catalogue = Arc::new(catalogue);
+        for (flag, name) in [
+            ("--in-progress-scenario", &config.in_progress_scenario),
+            ("--expired-scenario", &config.expired_scenario),
+        ] {
+            if catalogue.find(name).is_none() {
+                tracing::warn!(scenario = %name, "{flag} names no scenario of the catalogue; such journeys render their bound scenario with the status patched");
+            }
+        }
+        let store: Arc<dyn JourneyStore> = Arc::new(MemoryStore::new(config.max_journeys));
+        let callbacks = Arc::new(Dispatcher::new(
+            config.callbacks.clone(),
+            Arc::new(StoreObserver(store.clone())),
+        ));
+        let journeys = Journeys::new(
+            store,
+            catalogue.clone(),
+            callbacks,
+            JourneySettings {
+                policy: crate::journey::lifecycle::Policy {
+                    auto_complete_after: config.auto_complete_after,
+                },
+                in_progress_scenario: config.in_progress_scenario.clone(),
+                expired_scenario: config.expired_scenario.clone(),
+                public_url: config.public_base(config.bind),
+                callback_delay: config.callbacks.delay,
+            },
+        );
         App {
             cache: BodyCache::new(config.cache_entries),
             config,
             catalogue,
+            journeys,
             next_request_id: AtomicU64::new(1),
         }
+    }
+
+    pub fn journeys(&self) -> &Arc<Journeys> {
+        &self.journeys
+    }
+
+    pub fn callbacks(&self) -> &Arc<Dispatcher> {
+        self.journeys.callbacks()
+    }
+
+    /// Callback counters (pending, delivered, failed, dropped, undelivered).
+    pub fn callback_stats(&self) -> Stats {
+        self.callbacks().stats()
     }
 
     pub fn config(&self) -> &Config {
@@ -91,7 +151,14 @@ impl App {
 
     async fn route(&self, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
         let path = request.uri().path().to_string();
+        if path.starts_with(crate::admin::PREFIX) {
+            return crate::admin::route(self, request).await;
+        }
+        if path.starts_with(crate::page::PREFIX) {
+            return crate::page::route(self, request).await;
+        }
         let route = match path.strip_prefix(API_PREFIX) {
+            Some("create-journey-url") => Route::CreateJourney,
             Some(rest) => match rest.strip_prefix("get-journey/") {
                 Some(id) if !id.is_empty() && !id.contains('/') => Route::GetJourney(id),
                 _ => return Err(ApiError::route_not_found(request.method(), &path)),
@@ -99,6 +166,16 @@ impl App {
             None => return Err(ApiError::route_not_found(request.method(), &path)),
         };
         match route {
+            Route::CreateJourney => {
+                if *request.method() != Method::POST {
+                    return Err(ApiError::method_not_allowed(request.method(), "POST"));
+                }
+                self.authorize(&request)?;
+                let header = scenario_header(&request)?;
+                let delay = callback_delay_header(&request)?;
+                let body = read_body(request, self.config.max_body_bytes).await?;
+                self.create_journey(&body, header.as_deref(), delay)
+            }
             Route::GetJourney(id) => {
                 if !matches!(*request.method(), Method::POST | Method::GET) {
                     return Err(ApiError::method_not_allowed(request.method(), "GET, POST"));
@@ -159,7 +236,67 @@ impl App {
         }
     }
 
+    /// The scenario named `name` for a request, or a 400 listing the known ones.
+    pub fn named_scenario(&self, name: &str, origin: &str) -> Result<&Scenario, ApiError> {
+        self.catalogue.find(name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{origin} names no scenario: {name:?}; known scenarios: {}",
+                self.catalogue.names().join(", ")
+            ))
+        })
+    }
+
+    fn create_journey(
+        &self,
+        body: &[u8],
+        header: Option<&str>,
+        callback_delay: Option<Duration>,
+    ) -> Result<Response<Body>, ApiError> {
+        let request = create::parse(body).map_err(|e| ApiError::bad_request(e.0))?;
+        let (scenario, bound_by) = match (header, request.scenario_reference()) {
+            (Some(name), _) => (
+                self.named_scenario(name, "X-Mock-Scenario")?,
+                BoundBy::Header,
+            ),
+            (None, Some(name)) => (
+                self.named_scenario(name, "userInfo.externalReferenceId")?,
+                BoundBy::ExternalReferenceId,
+            ),
+            (None, None) => (self.default_scenario()?, BoundBy::Default),
+        };
+        tracing::Span::current().record("scenario", scenario.name.as_str());
+        let record = self
+            .journeys
+            .create(request, scenario, bound_by, callback_delay)?;
+        let answer = serde_json::json!({
+            "flow": {
+                "flowId": record.flow_id,
+                "version": record.flow_version,
+                "test": record.flow_test,
+            },
+            "result": {
+                "journeyId": record.id,
+                "journeyUrl": self.journeys.journey_url(&record.id),
+                "createdAt": record.created_at,
+                "ttl": create::ttl(record.link_validity_ms() as f64 / 1000.0),
+            }
+        });
+        Ok(json_value_response(hyper::StatusCode::OK, &answer))
+    }
+
+    fn default_scenario(&self) -> Result<&Scenario, ApiError> {
+        self.catalogue.find(&self.config.default_scenario).ok_or_else(|| {
+            tracing::error!(scenario = %self.config.default_scenario, "the default scenario is not in the catalogue");
+            ApiError::internal()
+        })
+    }
+
     fn get_journey(&self, id: &str, header: Option<&str>) -> Result<Response<Body>, ApiError> {
+        if let Some(record) = self.journeys.get(id) {
+            tracing::Span::current().record("scenario", record.scenario.as_str());
+            tracing::debug!(selection = Selection::Binding.as_str(), "scenario selected");
+            return Ok(json_response(self.journey_body(&record)?));
+        }
         let (scenario, selection) = self.select(id, header)?;
         tracing::Span::current().record("scenario", scenario.name.as_str());
         tracing::debug!(selection = selection.as_str(), "scenario selected");
@@ -182,6 +319,54 @@ impl App {
         self.cache.insert(id, variant, body.clone());
         Ok(body)
     }
+}
+
+impl App {
+    /// The `{"result": …}` body of a created journey, cached under its revision, which changes
+    /// with every change of the journey (state, binding, `callbackSent`), so nothing stale is
+    /// ever served.
+    pub fn journey_body(&self, record: &JourneyRecord) -> Result<Bytes, ApiError> {
+        let variant = (1u64 << 63) | record.revision;
+        if let Some(body) = self.cache.get(&record.id, variant) {
+            return Ok(body);
+        }
+        let document = self.journeys.document(record, false)?;
+        let body = envelope(&document)?;
+        self.cache.insert(&record.id, variant, body.clone());
+        Ok(body)
+    }
+
+    /// Forget every created journey, callback and cached body (`POST /__admin/reset`).
+    pub fn reset(&self) {
+        self.journeys.reset();
+        self.cache.clear();
+    }
+}
+
+/// A JSON response with `status` for a value.
+pub fn json_value_response(status: hyper::StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = json_response(Bytes::from(body));
+    *response.status_mut() = status;
+    response
+}
+
+/// `X-Mock-Callback-Delay` of a create call: a duration such as `2s` or `500ms`; a bare
+/// number is seconds.
+fn callback_delay_header<B>(request: &Request<B>) -> Result<Option<Duration>, ApiError> {
+    let Some(value) = request.headers().get(CALLBACK_DELAY_HEADER) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(
+            "X-Mock-Callback-Delay must be a duration such as 2s or 500ms (a bare number is seconds)",
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Some(Duration::from_secs(seconds)));
+    }
+    humantime::parse_duration(text).map(Some).map_err(|_| bad())
 }
 
 /// `{"result": document}` as bytes.

@@ -4,7 +4,8 @@
 //! installed on the HTTP/1 side so that `header_read_timeout` really fires: a client that
 //! opens a connection and never finishes its request head is disconnected instead of holding
 //! a task forever. Shutdown stops accepting, lets open requests finish within the grace
-//! period, and then returns.
+//! period, then drains the callback dispatcher (callbacks due within the drain window are
+//! attempted, the rest logged as undelivered), and then returns.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -56,12 +57,14 @@ impl RunningServer {
         &self.app
     }
 
-    /// Stop accepting, drain open connections within the grace period, and return.
+    /// Stop accepting, drain open connections within the grace period, drain callbacks
+    /// within the callback drain window, and return.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "the server task ended abnormally");
         }
+        self.app.callbacks().drain().await;
     }
 
     /// Wait until the server stops (after [`RunningServer::shutdown`] from elsewhere, or a
@@ -75,9 +78,11 @@ impl RunningServer {
 
 /// Bind and start serving `catalogue` with `config`. Returns once the socket is bound, so a
 /// caller can read the address and start sending requests immediately.
-pub async fn start(config: Config, catalogue: Catalogue) -> std::io::Result<RunningServer> {
+pub async fn start(mut config: Config, catalogue: Catalogue) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
+    // journeyUrl needs the real port when the config asked for port 0.
+    config.public_url = Some(config.public_base(addr));
     let grace = config.shutdown_grace;
     let header_read_timeout = config.header_read_timeout;
     let app = Arc::new(App::new(config, catalogue));

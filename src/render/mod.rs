@@ -5,6 +5,11 @@
 //! `{{ value | json_encode() | safe }}` inserts a whole JSON value. The rendered text is
 //! parsed once: a template that renders invalid JSON is an error naming the template, never a
 //! broken response.
+//!
+//! Templates ending in `.html.tera` (the hosted journey page under `html/`) live in a second
+//! Tera instance whose auto-escape is Tera's HTML escaper: Tera has one escape function per
+//! instance, so JSON and HTML escaping cannot share one. Page templates missing from a
+//! `--templates` directory are taken from the bundle, so a custom catalogue need not copy them.
 
 pub mod person;
 pub mod skeleton;
@@ -136,9 +141,13 @@ fn parser_message(message: &str) -> String {
     }
 }
 
+/// The suffix of page templates, HTML-escaped.
+pub const HTML_SUFFIX: &str = ".html.tera";
+
 /// The compiled templates, and a fast-path plan for each scenario whose template allows one.
 pub struct Renderer {
     tera: Tera,
+    pages: Tera,
     plans: HashMap<String, Plan>,
 }
 
@@ -146,6 +155,9 @@ impl Renderer {
     /// Compile every template, reporting each one that does not parse, or that extends or
     /// includes one that is not there, with its file and line.
     pub fn compile(files: &[SourceFile], errors: &mut Vec<LoadError>) -> Renderer {
+        let (page_files, files): (Vec<&SourceFile>, Vec<&SourceFile>) =
+            files.iter().partition(|f| f.name.ends_with(HTML_SUFFIX));
+        let pages = compile_pages(&page_files, errors);
         let mut parsed = BTreeMap::new();
         for file in files {
             match tera::Template::new(&file.name, None, &file.text) {
@@ -202,6 +214,7 @@ impl Renderer {
         }
         Renderer {
             tera,
+            pages,
             plans: HashMap::new(),
         }
     }
@@ -264,6 +277,21 @@ impl Renderer {
     /// Names of the compiled templates under `dir/` (the HTML pages, for example).
     pub fn tera(&self) -> &Tera {
         &self.tera
+    }
+
+    /// Whether a page template of that name was compiled.
+    pub fn has_page(&self, name: &str) -> bool {
+        self.pages.get_template_names().any(|n| n == name)
+    }
+
+    /// Render a page template (HTML-escaped) with `context`.
+    pub fn render_page(&self, name: &str, context: &tera::Context) -> Result<String, RenderError> {
+        self.pages
+            .render(name, context)
+            .map_err(|e| RenderError::Template {
+                template: name.to_string(),
+                message: chain(&e),
+            })
     }
 
     /// Render `scenario` for `journey` and parse the result.
@@ -400,6 +428,45 @@ fn context_roots(scenario: &Scenario, journey: &Journey, person: &Person) -> Val
     Value::Object(roots)
 }
 
+/// Compile the page templates: the bundled ones, each replaced by a file of the same name from
+/// a `--templates` directory where one is given.
+fn compile_pages(files: &[&SourceFile], errors: &mut Vec<LoadError>) -> Tera {
+    let mut sources: BTreeMap<String, (String, String)> = crate::scenario::bundled::TEMPLATES
+        .iter()
+        .filter(|(name, _)| name.ends_with(HTML_SUFFIX))
+        .map(|(name, text)| {
+            (
+                name.to_string(),
+                (format!("<bundled>/templates/{name}"), text.to_string()),
+            )
+        })
+        .collect();
+    for file in files {
+        sources.insert(file.name.clone(), (file.origin.clone(), file.text.clone()));
+    }
+    let mut pages = Tera::default();
+    pages.autoescape_on(vec![HTML_SUFFIX]);
+    let mut good = Vec::new();
+    for (name, (origin, text)) in sources {
+        match tera::Template::new(&name, None, &text) {
+            Ok(_) => good.push((name, text)),
+            Err(e) => {
+                let message = chain(&e);
+                errors.push(
+                    LoadError::new(origin, parser_message(&message)).at_line(parser_line(&message)),
+                );
+            }
+        }
+    }
+    if let Err(e) = pages.add_raw_templates(good) {
+        errors.push(LoadError::new(
+            "templates/html",
+            chain(&e).replace('\n', " "),
+        ));
+    }
+    pages
+}
+
 fn line_of_text(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
@@ -429,6 +496,34 @@ mod tests {
             minify_json("{\n  \"a b\": [1, \"x \\\" y\"],\n\t\"c\": {} }"),
             r#"{"a b":[1,"x \" y"],"c":{}}"#
         );
+    }
+
+    #[test]
+    fn page_templates_escape_html_and_json_templates_escape_json() {
+        let files = vec![
+            SourceFile {
+                name: "html/t.html.tera".into(),
+                origin: "t".into(),
+                text: "<p>{{ v }}</p>".into(),
+            },
+            SourceFile {
+                name: "journey/t.json.tera".into(),
+                origin: "j".into(),
+                text: r#"{"v": "{{ v }}"}"#.into(),
+            },
+        ];
+        let mut errors = Vec::new();
+        let renderer = Renderer::compile(&files, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut context = tera::Context::new();
+        context.insert("v", "<b>\"x\"</b>");
+        let html = renderer.render_page("html/t.html.tera", &context).unwrap();
+        assert_eq!(html, "<p>&lt;b&gt;&quot;x&quot;&lt;&#x2F;b&gt;</p>");
+        let json = renderer
+            .tera()
+            .render("journey/t.json.tera", &context)
+            .unwrap();
+        assert_eq!(json, r#"{"v": "<b>\"x\"</b>"}"#);
     }
 
     #[test]

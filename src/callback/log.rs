@@ -1,0 +1,107 @@
+//! The callback log: every delivery attempt, and every callback that was never attempted to
+//! the end (queue full, shutdown, reset), kept in memory for `GET /__admin/callbacks`.
+//!
+//! Bounded by `--callback-log-entries`; the oldest entries are dropped first. The lock is held
+//! for one push or one copy, never across an attempt.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// One attempt to deliver one callback.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub journey_id: String,
+    /// The delivery this attempt belongs to (a redelivery is a new delivery).
+    pub delivery: u64,
+    /// 1 for the first attempt of a delivery.
+    pub attempt: u32,
+    pub url: String,
+    /// The Standard Webhooks message id, the same on every attempt of a delivery.
+    pub webhook_id: String,
+    /// When the attempt was due and when it started (ISO-8601 UTC).
+    pub scheduled_at: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// `delivered` or `failed`.
+    pub outcome: &'static str,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// Why it failed: `timeout`, `refused`, `reset`, `dns`, `tls`, `invalid_url`, `non_2xx`,
+    /// `other`.
+    pub error: Option<&'static str>,
+    /// Detail for a human (the transport error's text).
+    pub detail: Option<String>,
+    /// Whether this was the delivery's last attempt (delivered, or attempts exhausted).
+    #[serde(rename = "final")]
+    pub final_attempt: bool,
+}
+
+/// A callback that was not delivered and will not be retried by this process.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lost {
+    pub journey_id: String,
+    pub delivery: Option<u64>,
+    /// `queue_full`, `shutdown` or `reset`.
+    pub reason: &'static str,
+    pub at: String,
+}
+
+/// A bounded, ordered log.
+pub struct Log<T> {
+    capacity: usize,
+    entries: Mutex<VecDeque<T>>,
+}
+
+impl<T: Clone> Log<T> {
+    pub fn new(capacity: usize) -> Self {
+        Log {
+            capacity,
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub fn push(&self, entry: T) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        while entries.len() >= self.capacity {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+    }
+
+    /// A copy of the entries that `keep` accepts, oldest first.
+    pub fn snapshot(&self, keep: impl Fn(&T) -> bool) -> Vec<T> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.iter().filter(|e| keep(e)).cloned().collect()
+    }
+
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_entries() {
+        let log = Log::new(2);
+        for i in 0..5 {
+            log.push(i);
+        }
+        assert_eq!(log.snapshot(|_| true), vec![3, 4]);
+        assert_eq!(log.snapshot(|e| *e == 4), vec![4]);
+        log.clear();
+        assert!(log.snapshot(|_| true).is_empty());
+    }
+}

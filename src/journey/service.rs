@@ -1,0 +1,477 @@
+//! [`Journeys`]: created journeys from creation to callback. It ties the store, the lifecycle
+//! rules, the catalogue (to render documents) and the callback dispatcher together, so that
+//! the provider routes, the hosted page and the admin API all change journeys the same way.
+//!
+//! Every change is one [`JourneyStore::update`] whose closure decides under the lock (so two
+//! completions cannot both win); rendering, enqueueing callbacks and arming timers happen
+//! after the lock is released.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::create::{journey_id, CreateRequest};
+use super::lifecycle::{self, next_due, Due, Policy};
+use super::record::{BoundBy, CallbackState, CallbackStatus, Ending, JourneyRecord, State};
+use super::store::{JourneyStore, StoreError};
+use crate::callback::{Delivery, DeliveryObserver, Dispatcher, EnqueueError, Settled};
+use crate::catalogue::Catalogue;
+use crate::render::person;
+use crate::render::time::now_millis;
+use crate::scenario::Scenario;
+
+/// Settings of the journey lifecycle.
+#[derive(Debug, Clone)]
+pub struct JourneySettings {
+    pub policy: Policy,
+    /// The scenario that renders a running journey.
+    pub in_progress_scenario: String,
+    /// The scenario that renders an expired journey.
+    pub expired_scenario: String,
+    /// The base of `journeyUrl`, without a trailing `/`.
+    pub public_url: String,
+    /// The callback delay when neither the journey nor its scenario sets one.
+    pub callback_delay: Duration,
+}
+
+/// Why a journey operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JourneyError {
+    #[error("journey {0} was not created here")]
+    NotFound(String),
+    #[error("journey {id} has already ended ({state})")]
+    Ended { id: String, state: &'static str },
+    #[error("scenario {0} does not end a journey (terminal = false); name a terminal scenario")]
+    NotTerminal(String),
+    #[error("journey {0} has no callbackUrl")]
+    NoCallbackUrl(String),
+    #[error("journey {0} has not ended, so it has no callback yet")]
+    NotEnded(String),
+    #[error("the callback was not queued: {0}")]
+    Queue(#[from] EnqueueError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The journeys of one mock instance.
+pub struct Journeys {
+    store: Arc<dyn JourneyStore>,
+    pub(super) catalogue: Arc<Catalogue>,
+    callbacks: Arc<Dispatcher>,
+    pub(super) settings: JourneySettings,
+    next_id: AtomicU64,
+    me: Weak<Journeys>,
+}
+
+/// Tells the store how each callback delivery went.
+pub struct StoreObserver(pub Arc<dyn JourneyStore>);
+
+impl DeliveryObserver for StoreObserver {
+    fn attempted(&self, journey_id: &str) {
+        self.0.update(journey_id, &mut |r| {
+            r.callback.attempts += 1;
+            true
+        });
+    }
+
+    fn settled(&self, journey_id: &str, outcome: Settled) {
+        self.0.update(journey_id, &mut |r| {
+            match outcome {
+                Settled::Delivered { .. } => {
+                    r.callback.attempts += 1;
+                    r.callback.sent = true;
+                    r.callback.status = CallbackStatus::Delivered;
+                }
+                Settled::Failed { .. } => {
+                    r.callback.attempts += 1;
+                    r.callback.status = CallbackStatus::Failed;
+                }
+                Settled::Lost => r.callback.status = CallbackStatus::Lost,
+            }
+            true
+        });
+    }
+}
+
+impl Journeys {
+    pub fn new(
+        store: Arc<dyn JourneyStore>,
+        catalogue: Arc<Catalogue>,
+        callbacks: Arc<Dispatcher>,
+        settings: JourneySettings,
+    ) -> Arc<Journeys> {
+        Arc::new_cyclic(|me| Journeys {
+            store,
+            catalogue,
+            callbacks,
+            settings,
+            next_id: AtomicU64::new(0),
+            me: me.clone(),
+        })
+    }
+
+    pub fn callbacks(&self) -> &Arc<Dispatcher> {
+        &self.callbacks
+    }
+
+    pub fn settings(&self) -> &JourneySettings {
+        &self.settings
+    }
+
+    /// `<public url>/journey/<id>`.
+    pub fn journey_url(&self, id: &str) -> String {
+        format!("{}/journey/{id}", self.settings.public_url)
+    }
+
+    /// A fresh id: drawn from the seed and a counter (so a run with one seed creates the same
+    /// ids in the same order), skipping any id already in use.
+    fn fresh_id(&self) -> String {
+        loop {
+            let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let mut rng = person::journey_rng(self.catalogue.seed(), &format!("\u{0}create-{n}"));
+            let id = journey_id(&mut rng);
+            if self.store.get(&id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    /// Create a journey from a checked request, bound to `scenario`.
+    pub fn create(
+        &self,
+        request: CreateRequest,
+        scenario: &Scenario,
+        bound_by: BoundBy,
+        callback_delay: Option<Duration>,
+    ) -> Result<JourneyRecord, JourneyError> {
+        let processing_config = request.effective_processing_config();
+        let mut attempt = 0;
+        loop {
+            let id = self.fresh_id();
+            let (facts, _) = self.catalogue.stateless_journey(&id);
+            let now = now_millis();
+            let record = JourneyRecord {
+                id,
+                flow_id: request.flow_id.clone(),
+                flow_version: 1,
+                flow_test: false,
+                db_id: facts.db_id,
+                user_id: request.user_id.clone().unwrap_or(facts.user_id),
+                processing_config: processing_config.clone(),
+                user_info: request.user_info.clone(),
+                scenario: scenario.name.clone(),
+                scenario_terminal: scenario.terminal,
+                bound_by,
+                state: State::Created,
+                outcome: None,
+                ended_by: None,
+                created_at: now,
+                started_at: None,
+                completed_at: None,
+                updated_at: now,
+                callback: CallbackState {
+                    delay: callback_delay,
+                    ..CallbackState::default()
+                },
+                revision: 0,
+            };
+            match self.store.insert(record) {
+                Ok(record) => {
+                    tracing::info!(journey_id = %record.id, scenario = %record.scenario, "journey created");
+                    self.arm(&record);
+                    return Ok(record);
+                }
+                // Another create took the id between the check and the insert: draw again.
+                Err(StoreError::Exists(_)) if attempt < 8 => attempt += 1,
+                Err(e) => return Err(JourneyError::Internal(e.to_string())),
+            }
+        }
+    }
+
+    /// The journey, with any deadline that has passed applied first.
+    pub fn get(&self, id: &str) -> Option<JourneyRecord> {
+        let now = now_millis();
+        let mut ended = false;
+        let record = self
+            .store
+            .update(id, &mut |r| match next_due(r, &self.settings.policy) {
+                Some((at, due)) if at <= now => {
+                    ended = self.apply(r, due, at);
+                    ended
+                }
+                _ => false,
+            })?;
+        if ended {
+            self.after_end(&record);
+        }
+        Some(record)
+    }
+
+    /// Every journey, oldest first, each brought up to date.
+    pub fn list(&self) -> Vec<JourneyRecord> {
+        self.store
+            .list()
+            .into_iter()
+            .filter_map(|r| self.get(&r.id))
+            .collect()
+    }
+
+    /// The hosted page was opened.
+    pub fn open(&self, id: &str) -> Option<JourneyRecord> {
+        self.get(id)?;
+        let now = now_millis();
+        let mut opened = false;
+        let record = self.store.update(id, &mut |r| {
+            opened = lifecycle::open(r, now);
+            opened
+        })?;
+        if opened {
+            tracing::info!(journey_id = %id, "journey opened");
+            self.arm(&record);
+        }
+        Some(record)
+    }
+
+    /// End a running journey now: with `scenario` when given (it must be terminal, and
+    /// becomes the binding), else with the bound scenario.
+    pub fn complete(
+        &self,
+        id: &str,
+        scenario: Option<&Scenario>,
+        ending: Ending,
+    ) -> Result<JourneyRecord, JourneyError> {
+        let current = self
+            .get(id)
+            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        let chosen = match scenario {
+            Some(s) => s,
+            None => self.catalogue.find(&current.scenario).ok_or_else(|| {
+                JourneyError::Internal(format!("bound scenario {} is gone", current.scenario))
+            })?,
+        };
+        if !chosen.terminal {
+            return Err(JourneyError::NotTerminal(chosen.name.clone()));
+        }
+        let now = now_millis();
+        let mut outcome = Ok(());
+        let record = self
+            .store
+            .update(id, &mut |r| {
+                if r.state.is_terminal() {
+                    outcome = Err(JourneyError::Ended {
+                        id: r.id.clone(),
+                        state: r.state.as_str(),
+                    });
+                    return false;
+                }
+                if scenario.is_some() && r.scenario != chosen.name {
+                    r.scenario = chosen.name.clone();
+                    r.scenario_terminal = true;
+                    r.bound_by = BoundBy::Completion;
+                }
+                self.end(r, chosen, ending, now)
+            })
+            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        outcome?;
+        tracing::info!(journey_id = %id, scenario = %chosen.name, ending = ?ending, "journey ended");
+        self.after_end(&record);
+        Ok(record)
+    }
+
+    /// Bind `scenario` to a journey (`PUT /__admin/journeys/{id}`). A running journey will end
+    /// with it; an id never created becomes a journey that has already ended with it (or, for
+    /// a non-terminal scenario, one that is in progress), its flow, user and pre-fill drawn
+    /// from the id as a stateless journey's are. Returns the journey and whether it was made.
+    pub fn bind(
+        &self,
+        id: &str,
+        scenario: &Scenario,
+    ) -> Result<(JourneyRecord, bool), JourneyError> {
+        if self.get(id).is_none() {
+            let (facts, _) = self.catalogue.stateless_journey(id);
+            let now = now_millis();
+            let mut record = JourneyRecord {
+                id: id.to_string(),
+                flow_id: facts.flow_id,
+                flow_version: facts.flow_version,
+                flow_test: false,
+                db_id: facts.db_id,
+                user_id: facts.user_id,
+                processing_config: facts.processing_config,
+                user_info: facts.user_info,
+                scenario: scenario.name.clone(),
+                scenario_terminal: scenario.terminal,
+                bound_by: BoundBy::Admin,
+                state: State::Created,
+                outcome: None,
+                ended_by: None,
+                created_at: now,
+                started_at: None,
+                completed_at: None,
+                updated_at: now,
+                callback: CallbackState::default(),
+                revision: 0,
+            };
+            if scenario.terminal {
+                self.end(&mut record, scenario, Ending::Admin, now);
+            } else {
+                lifecycle::open(&mut record, now);
+            }
+            match self.store.insert(record) {
+                Ok(record) => {
+                    self.arm(&record);
+                    return Ok((record, true));
+                }
+                Err(StoreError::Exists(_)) => {} // created meanwhile: bind it below
+            }
+        }
+        let mut outcome = Ok(());
+        let record = self
+            .store
+            .update(id, &mut |r| {
+                if r.state.is_terminal() {
+                    outcome = Err(JourneyError::Ended {
+                        id: r.id.clone(),
+                        state: r.state.as_str(),
+                    });
+                    return false;
+                }
+                r.scenario = scenario.name.clone();
+                r.scenario_terminal = scenario.terminal;
+                r.bound_by = BoundBy::Admin;
+                true
+            })
+            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        outcome?;
+        // The binding may change the next deadline (a non-terminal one never auto-completes).
+        self.arm(&record);
+        Ok((record, false))
+    }
+
+    /// Queue a new delivery of an ended journey's callback, with the same body and webhook id.
+    pub fn redeliver(&self, id: &str) -> Result<u64, JourneyError> {
+        let record = self
+            .get(id)
+            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        if !record.state.is_terminal() {
+            return Err(JourneyError::NotEnded(id.to_string()));
+        }
+        if record.callback_url().is_none() {
+            return Err(JourneyError::NoCallbackUrl(id.to_string()));
+        }
+        self.dispatch(&record)
+    }
+
+    /// Forget every journey and callback.
+    pub fn reset(&self) {
+        self.callbacks.reset();
+        self.store.clear();
+    }
+
+    /// Apply a due time-based transition inside the store's lock.
+    fn apply(&self, r: &mut JourneyRecord, due: Due, at: i64) -> bool {
+        match due {
+            Due::AutoComplete => match self.catalogue.find(&r.scenario) {
+                Some(s) => self.end(r, s, Ending::AutoComplete, at),
+                None => false,
+            },
+            Due::LinkExpiry | Due::SessionExpiry => {
+                let name = self.settings.expired_scenario.clone();
+                lifecycle::end(r, &name, false, due.ending(), at)
+            }
+        }
+    }
+
+    /// End `r` with `scenario` (completed when its status is `COMPLETED`).
+    fn end(&self, r: &mut JourneyRecord, scenario: &Scenario, ending: Ending, at: i64) -> bool {
+        lifecycle::end(
+            r,
+            &scenario.name,
+            scenario.status == "COMPLETED",
+            ending,
+            at,
+        )
+    }
+
+    /// After a journey ended: its callback, if it has a URL.
+    fn after_end(&self, record: &JourneyRecord) {
+        if record.callback_url().is_some() {
+            if let Err(e) = self.dispatch(record) {
+                tracing::warn!(journey_id = %record.id, error = %e, "callback not queued");
+            }
+        }
+    }
+
+    /// Render the callback body once and queue a delivery of it.
+    fn dispatch(&self, record: &JourneyRecord) -> Result<u64, JourneyError> {
+        let url = record
+            .callback_url()
+            .ok_or_else(|| JourneyError::NoCallbackUrl(record.id.clone()))?
+            .to_string();
+        let document = self.document(record, true)?;
+        let body = serde_json::to_vec(&document)
+            .map(Bytes::from)
+            .map_err(|e| JourneyError::Internal(e.to_string()))?;
+        let scenario_delay = record
+            .outcome
+            .as_deref()
+            .and_then(|name| self.catalogue.find(name))
+            .and_then(|s| s.callback_delay);
+        let delay = record
+            .callback
+            .delay
+            .or(scenario_delay)
+            .unwrap_or(self.settings.callback_delay);
+        let webhook_id = format!("msg_{}", record.id);
+        self.store.update(&record.id, &mut |r| {
+            r.callback.status = CallbackStatus::Pending;
+            r.callback.webhook_id = Some(webhook_id.clone());
+            true
+        });
+        let delivery = Delivery {
+            journey_id: record.id.clone(),
+            url,
+            auth_key: record.auth_key().map(str::to_string),
+            body,
+            delay,
+            webhook_id,
+        };
+        Ok(self.callbacks.enqueue(delivery)?)
+    }
+
+    /// Arm a timer for the journey's next deadline, so that it changes on time even if
+    /// nobody reads it (its callback must go out). Reads apply due deadlines too, so a timer
+    /// that fires late or not at all changes nothing a client can see.
+    fn arm(&self, record: &JourneyRecord) {
+        let Some((at, _)) = next_due(record, &self.settings.policy) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let me = self.me.clone();
+        let id = record.id.clone();
+        runtime.spawn(async move {
+            loop {
+                let wait = at.saturating_sub(now_millis());
+                if wait > 0 {
+                    tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
+                }
+                let Some(journeys) = me.upgrade() else {
+                    return;
+                };
+                let Some(record) = journeys.get(&id) else {
+                    return;
+                };
+                // Still the same deadline ahead (the wall clock moved back): wait again.
+                // Anything else means it was applied, or replaced by another timer's.
+                match next_due(&record, &journeys.settings.policy) {
+                    Some((next, _)) if next == at && next > now_millis() => continue,
+                    _ => return,
+                }
+            }
+        });
+    }
+}

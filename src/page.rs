@@ -1,0 +1,310 @@
+//! The hosted journey page, `/journey/{journeyId}`: what `journeyUrl` opens.
+//!
+//! The provider's page walks the user through consent, document capture and a selfie; the
+//! mock's lets a tester pick the outcome instead. `GET` opens the journey (created → in
+//! progress) and shows a form listing every terminal scenario of the catalogue but the
+//! expired one (expiry comes from the clock); `POST` (an
+//! `application/x-www-form-urlencoded` body with `outcome=<scenario>`) ends the journey with
+//! it and shows the result, which redirects to `successRedirectUrl` (status `COMPLETED`) or
+//! `failureRedirectUrl` (any other end) after `redirectTime` seconds with a meta refresh. No
+//! JavaScript. No redirect when the URL is empty or not http(s).
+//!
+//! An unknown journey gets a 404 page, an expired one a 410 page, a second submission a 409
+//! page. Pages are Tera templates under `templates/html/`, HTML-escaped.
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::journey::create::is_http_url;
+use crate::journey::record::{Ending, State};
+use crate::journey::{JourneyError, JourneyRecord};
+use crate::render::time::iso_from_millis;
+use crate::routes::{read_body, App};
+use crate::server::{full, Body};
+
+/// The path prefix of the hosted page.
+pub const PREFIX: &str = "/journey/";
+
+const JOURNEY_PAGE: &str = "html/journey.html.tera";
+const RESULT_PAGE: &str = "html/result.html.tera";
+const MESSAGE_PAGE: &str = "html/message.html.tera";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JourneyView {
+    id: String,
+    state: &'static str,
+    flow_id: String,
+    user_id: String,
+    scenario: String,
+    created_at: String,
+    started_at: Option<String>,
+    user_info: String,
+    processing_config: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Outcome<'a> {
+    name: &'a str,
+    description: &'a str,
+    status: &'a str,
+    step: &'a str,
+    message: &'a str,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResultView {
+    scenario: String,
+    status: String,
+    step: String,
+    message: String,
+    success: bool,
+    redirect_url: Option<String>,
+    /// A configured redirect URL that is not http(s), shown but not followed.
+    ignored_url: Option<String>,
+    redirect_time: u64,
+}
+
+/// Answer one hosted-page request.
+pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let path = request.uri().path().to_string();
+    let id = match path.strip_prefix(PREFIX) {
+        Some(id) if !id.is_empty() && !id.contains('/') => id.to_string(),
+        _ => {
+            return message(
+                app,
+                StatusCode::NOT_FOUND,
+                "Journey not found",
+                "This link does not lead to a journey.",
+                None,
+            )
+        }
+    };
+    match *request.method() {
+        Method::GET => show(app, &id),
+        Method::POST => {
+            let body = read_body(request, app.config().max_body_bytes).await?;
+            submit(app, &id, &body)
+        }
+        ref other => Err(ApiError::method_not_allowed(other, "GET, POST")),
+    }
+}
+
+fn show(app: &App, id: &str) -> Result<Response<Body>, ApiError> {
+    let Some(record) = app.journeys().get(id) else {
+        return not_found(app, id);
+    };
+    match record.state {
+        State::Expired => expired(app, &record),
+        State::Completed | State::Terminated => result(app, &record, StatusCode::OK, None),
+        State::Created | State::InProgress => {
+            let record = app.journeys().open(id).unwrap_or(record);
+            // It may have ended between the two reads.
+            if record.state.is_terminal() {
+                return show(app, id);
+            }
+            form(app, &record, StatusCode::OK, None)
+        }
+    }
+}
+
+fn submit(app: &App, id: &str, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    let Some(record) = app.journeys().get(id) else {
+        return not_found(app, id);
+    };
+    match record.state {
+        State::Expired => return expired(app, &record),
+        State::Completed | State::Terminated => {
+            return result(
+                app,
+                &record,
+                StatusCode::CONFLICT,
+                Some("This journey had already ended; nothing was changed."),
+            )
+        }
+        State::Created | State::InProgress => {}
+    }
+    let outcome = form_urlencoded::parse(body)
+        .find(|(k, _)| k == "outcome")
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let Some(name) = outcome else {
+        return form(
+            app,
+            &record,
+            StatusCode::BAD_REQUEST,
+            Some("Choose an outcome."),
+        );
+    };
+    let Some(scenario) = app.catalogue().find(&name) else {
+        let text = format!("There is no scenario {name:?}. Choose one of the list.");
+        return form(app, &record, StatusCode::BAD_REQUEST, Some(&text));
+    };
+    match app
+        .journeys()
+        .complete(id, Some(scenario), Ending::HostedPage)
+    {
+        Ok(record) => result(app, &record, StatusCode::OK, None),
+        Err(JourneyError::NotTerminal(name)) => {
+            let text = format!("Scenario {name} does not end a journey. Choose another.");
+            form(app, &record, StatusCode::BAD_REQUEST, Some(&text))
+        }
+        Err(JourneyError::Ended { .. }) => show(app, id),
+        Err(JourneyError::NotFound(_)) => not_found(app, id),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn pretty(map: &serde_json::Map<String, Value>) -> String {
+    serde_json::to_string_pretty(map).unwrap_or_default()
+}
+
+fn journey_view(record: &JourneyRecord) -> JourneyView {
+    JourneyView {
+        id: record.id.clone(),
+        state: record.state.as_str(),
+        flow_id: record.flow_id.clone(),
+        user_id: record.user_id.clone(),
+        scenario: record.scenario.clone(),
+        created_at: iso_from_millis(record.created_at),
+        started_at: record.started_at.map(iso_from_millis),
+        user_info: pretty(&record.user_info),
+        processing_config: pretty(&record.processing_config),
+    }
+}
+
+fn form(
+    app: &App,
+    record: &JourneyRecord,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let outcomes: Vec<Outcome> = app
+        .catalogue()
+        .scenarios()
+        .iter()
+        // Expiry comes from the clock, not from a choice.
+        .filter(|s| s.terminal && s.name != app.config().expired_scenario)
+        .map(|s| Outcome {
+            name: &s.name,
+            description: &s.description,
+            status: &s.status,
+            step: &s.step,
+            message: &s.message,
+            selected: s.name == record.scenario,
+        })
+        .collect();
+    let mut context = tera::Context::new();
+    context.insert("journey", &journey_view(record));
+    context.insert("outcomes", &outcomes);
+    context.insert("error", &error);
+    context.insert("action", &format!("{PREFIX}{}", record.id));
+    page(app, JOURNEY_PAGE, &context, status)
+}
+
+fn result(
+    app: &App,
+    record: &JourneyRecord,
+    status: StatusCode,
+    note: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let name = record
+        .outcome
+        .clone()
+        .unwrap_or_else(|| record.scenario.clone());
+    let scenario = app.catalogue().find(&name);
+    let success = record.state == State::Completed;
+    let configured = if success {
+        record.success_redirect_url()
+    } else {
+        record.failure_redirect_url()
+    };
+    let (redirect_url, ignored_url) = match configured {
+        Some(url) if is_http_url(url) => (Some(url.to_string()), None),
+        Some(url) => (None, Some(url.to_string())),
+        None => (None, None),
+    };
+    let view = ResultView {
+        status: scenario.map(|s| s.status.clone()).unwrap_or_default(),
+        step: scenario.map(|s| s.step.clone()).unwrap_or_default(),
+        message: scenario.map(|s| s.message.clone()).unwrap_or_default(),
+        scenario: name,
+        success,
+        redirect_url,
+        ignored_url,
+        redirect_time: record.redirect_time(),
+    };
+    let mut context = tera::Context::new();
+    context.insert("journey", &journey_view(record));
+    context.insert("result", &view);
+    context.insert("note", &note);
+    page(app, RESULT_PAGE, &context, status)
+}
+
+fn expired(app: &App, record: &JourneyRecord) -> Result<Response<Body>, ApiError> {
+    let text = match record.ended_by {
+        Some(Ending::SessionExpired) => "The session of this journey expired (journeySessionExpiry) before it was finished. Ask for a new link.",
+        _ => "This journey link has expired (journeyLinkValidity) and can no longer be used. Ask for a new link.",
+    };
+    message(
+        app,
+        StatusCode::GONE,
+        "Journey link expired",
+        text,
+        Some(record),
+    )
+}
+
+fn not_found(app: &App, id: &str) -> Result<Response<Body>, ApiError> {
+    let text = format!(
+        "No journey {id} was created on this server (or it was forgotten by a reset or evicted)."
+    );
+    message(app, StatusCode::NOT_FOUND, "Journey not found", &text, None)
+}
+
+fn message(
+    app: &App,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    record: Option<&JourneyRecord>,
+) -> Result<Response<Body>, ApiError> {
+    let mut context = tera::Context::new();
+    context.insert("title", title);
+    context.insert("text", text);
+    context.insert("status", &status.as_u16());
+    context.insert("journey", &record.map(journey_view));
+    page(app, MESSAGE_PAGE, &context, status)
+}
+
+fn page(
+    app: &App,
+    template: &str,
+    context: &tera::Context,
+    status: StatusCode,
+) -> Result<Response<Body>, ApiError> {
+    let html = app
+        .catalogue()
+        .renderer()
+        .render_page(template, context)
+        .map_err(|e| {
+            tracing::error!(error = %e, "page render failed");
+            ApiError::internal()
+        })?;
+    let mut response = Response::new(full(html));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

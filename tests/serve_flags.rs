@@ -1,0 +1,97 @@
+//! The journey and callback flags of `otk-mock serve` reach the configuration.
+
+use std::time::Duration;
+
+use clap::Parser;
+use otk_mock::cli::{Cli, Command};
+use otk_mock::config::Config;
+
+fn config(args: &[&str]) -> Result<Config, clap::Error> {
+    let cli = Cli::try_parse_from(["otk-mock", "serve"].iter().chain(args))?;
+    match cli.command {
+        Command::Serve(serve) => Ok(serve.config()),
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.public_url, None);
+    assert_eq!(c.max_journeys, 10_000);
+    assert_eq!(c.auto_complete_after, Some(Duration::from_secs(5)));
+    assert_eq!(c.in_progress_scenario, "in_progress");
+    assert_eq!(c.expired_scenario, "link_expired");
+    let cb = &c.callbacks;
+    assert_eq!(cb.delay, Duration::ZERO);
+    assert_eq!(cb.timeout, Duration::from_secs(10));
+    assert_eq!(cb.auth_header, "Authorization");
+    assert_eq!(cb.backoff_initial, Duration::from_secs(1));
+    assert_eq!(cb.backoff_max, Duration::from_secs(60));
+    assert_eq!(cb.max_attempts, 8);
+    assert!(cb.signing_key.is_none());
+    assert_eq!(cb.queue_capacity, 1024);
+    assert_eq!(cb.log_entries, 10_000);
+    assert_eq!(cb.drain_window, Duration::from_secs(5));
+}
+
+#[test]
+fn flags_set_every_journey_and_callback_setting() {
+    let c = config(&[
+        "--public-url",
+        "https://kyc.example.test/",
+        "--max-journeys",
+        "7",
+        "--auto-complete-after",
+        "never",
+        "--callback-delay",
+        "250ms",
+        "--callback-timeout",
+        "3s",
+        "--callback-auth-header",
+        "X-Callback-Key",
+        "--callback-backoff-initial",
+        "2s",
+        "--callback-backoff-max",
+        "30s",
+        "--callback-max-attempts",
+        "4",
+        "--callback-signing-secret",
+        "whsec_c2VjcmV0",
+        "--callback-queue",
+        "9",
+        "--callback-log-entries",
+        "11",
+        "--callback-drain",
+        "1s",
+    ])
+    .unwrap();
+    assert_eq!(c.public_url.as_deref(), Some("https://kyc.example.test"));
+    assert_eq!(c.max_journeys, 7);
+    assert_eq!(c.auto_complete_after, None);
+    let cb = &c.callbacks;
+    assert_eq!(cb.delay, Duration::from_millis(250));
+    assert_eq!(cb.timeout, Duration::from_secs(3));
+    assert_eq!(cb.auth_header, "X-Callback-Key");
+    assert_eq!(cb.backoff_initial, Duration::from_secs(2));
+    assert_eq!(cb.backoff_max, Duration::from_secs(30));
+    assert_eq!(cb.max_attempts, 4);
+    assert_eq!(cb.signing_key.as_ref().unwrap().bytes(), b"secret");
+    assert_eq!((cb.queue_capacity, cb.log_entries), (9, 11));
+    assert_eq!(cb.drain_window, Duration::from_secs(1));
+}
+
+#[test]
+fn bad_values_are_usage_errors_naming_the_flag() {
+    for args in [
+        &["--public-url", "kyc.example.test"][..],
+        &["--auto-complete-after", "soon"],
+        &["--callback-auth-header", "bad header"],
+        &["--callback-max-attempts", "0"],
+        &["--callback-signing-secret", "whsec_%%%"],
+    ] {
+        let error = config(args).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{args:?}");
+        assert!(error.to_string().contains(args[0]), "{args:?}: {error}");
+    }
+}
