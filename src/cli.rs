@@ -34,6 +34,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Load and render every scenario; report every error; exit 2 on any.
     Validate(CatalogueArgs),
+    /// Check recorded responses against the scenarios, or print the response's JSON Schema.
+    Contract(crate::contract::command::ContractArgs),
 }
 
 /// Where the catalogue comes from, and the seed of its fake data.
@@ -175,6 +177,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Scenarios(args) => scenarios(&args),
         Command::Render(args) => render(&args),
         Command::Validate(args) => validate(&args),
+        Command::Contract(args) => crate::contract::command::run_contract(args),
     }
 }
 
