@@ -34,7 +34,7 @@ use super::schema::{JsonPath, Kinds, Node, Segment};
 pub const ECHO_PATHS: &[&str] = &["userInfo", "processingConfig.authKeyForCallback"];
 
 /// Whether `path` is at or under one of the [`ECHO_PATHS`].
-fn is_echo(path: &JsonPath) -> bool {
+pub fn is_echo(path: &JsonPath) -> bool {
     ECHO_PATHS.iter().any(|pattern| {
         let keys: Vec<&str> = pattern.split('.').collect();
         keys.len() <= path.0.len()

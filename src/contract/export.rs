@@ -8,24 +8,30 @@
 //! - `null` seen adds `"null"`; a path seen *only* as `null` gets no `type` at all (its type is
 //!   unknown, see [`super::schema`]);
 //! - an object gets `properties` for its keys, and `required` for those present in every
-//!   rendered body; other keys stay allowed, because the real provider adds fields the docs
-//!   never mention (spec §10);
+//!   rendered body, except keys that echo the app's request ([`super::diff::ECHO_PATHS`]);
+//!   other keys stay allowed, because the real provider adds fields the docs never mention
+//!   (spec §10);
 //! - a map gets `additionalProperties` with the union of its values;
 //! - an array gets `items` with the union of its elements, or nothing when every rendered array
 //!   there was empty.
 
 use serde_json::{json, Map, Value};
 
+use super::diff::is_echo;
 use super::mock::{documents, RENDERS};
-use super::schema::{MapPaths, Node, Schema};
+use super::schema::{JsonPath, MapPaths, Node, Schema, Segment};
 use crate::catalogue::Catalogue;
 use crate::render::RenderError;
 
 /// The JSON Schema dialect written.
 pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
 
-/// The schema of one node.
+/// The schema of one node, found at `path` (relative to the journey document).
 pub fn node_schema(node: &Node) -> Value {
+    schema_at(node, &JsonPath::root())
+}
+
+fn schema_at(node: &Node, path: &JsonPath) -> Value {
     let mut out = Map::new();
     let mut types: Vec<&str> = node.kinds.names();
     if types.is_empty() {
@@ -48,18 +54,21 @@ pub fn node_schema(node: &Node) -> Value {
     if let Some(object) = &node.object {
         if object.map {
             if let Some(values) = &object.values {
-                out.insert("additionalProperties".into(), node_schema(values));
+                out.insert(
+                    "additionalProperties".into(),
+                    schema_at(values, &path.child(Segment::MapValue)),
+                );
             }
         } else {
             let properties: Map<String, Value> = object
                 .fields
                 .iter()
-                .map(|(k, f)| (k.clone(), node_schema(&f.node)))
+                .map(|(k, f)| (k.clone(), schema_at(&f.node, &path.key(k))))
                 .collect();
             let required: Vec<&String> = object
                 .fields
                 .iter()
-                .filter(|(_, f)| f.present == object.count)
+                .filter(|(k, f)| f.present == object.count && !is_echo(&path.key(k)))
                 .map(|(k, _)| k)
                 .collect();
             out.insert("properties".into(), Value::Object(properties));
@@ -69,7 +78,7 @@ pub fn node_schema(node: &Node) -> Value {
         }
     }
     if let Some(items) = &node.items {
-        out.insert("items".into(), node_schema(items));
+        out.insert("items".into(), schema_at(items, &path.child(Segment::Item)));
     }
     Value::Object(out)
 }
@@ -114,7 +123,7 @@ mod tests {
     fn nodes_become_types_properties_required_and_items() {
         let docs = [
             json!({"a": 1, "b": null, "m": {"x": "1"}, "l": [[]], "o": {"k": true}}),
-            json!({"a": null, "o": {"k": false, "j": "s"}, "ipAddresses": {"192.0.2.1": {"asn": "1"}}}),
+            json!({"a": null, "o": {"k": false, "j": "s"}, "ipAddresses": {"192.0.2.1": {"asn": "1"}}, "userInfo": {"name": "x"}}),
         ];
         let schema = Schema::infer(&docs, &MapPaths::otk());
         assert_eq!(
@@ -138,7 +147,8 @@ mod tests {
                             "properties": {"asn": {"type": "string"}},
                             "required": ["asn"]
                         }
-                    }
+                    },
+                    "userInfo": {"type": "object", "properties": {"name": {"type": "string"}}}
                 },
                 "required": ["a", "o"]
             })
