@@ -1,19 +1,22 @@
-//! The command line of the contract tools: `contract check` and `contract schema`, their
-//! flags and what each prints and exits with.
+//! The command line of the contract tools: `contract check`, `contract schema` and `record`,
+//! their flags and what each prints and exits with.
 //!
-//! Exit codes: 0 when everything is compatible, 1 on drift, 2 on bad input (a file that
-//! cannot be read or parsed, no scenario to compare with, a bad flag). Reports go to stdout; problems to stderr, one line each.
+//! Exit codes: 0 when everything is compatible (or recorded), 1 on drift (or an upstream that
+//! failed), 2 on bad input (a file that cannot be read or parsed, no scenario to compare with,
+//! a bad flag). Reports go to stdout; problems to stderr, one line each.
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
 use super::check;
 use super::export;
+use super::record::{self, Secret};
 use crate::catalogue::Catalogue;
 use crate::cli::{CatalogueArgs, Failure};
-use crate::scenario::loader::CatalogueSource;
+use crate::scenario::loader::{parse_duration, CatalogueSource};
 
 /// `otk-mock contract ...`
 #[derive(Debug, Args)]
@@ -56,6 +59,46 @@ pub struct SchemaArgs {
     pub compact: bool,
     #[command(flatten)]
     pub catalogue: CatalogueArgs,
+}
+
+/// `otk-mock record ...`
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The provider's base URL, e.g. https://api-preproduction.signzy.app.
+    #[arg(long, env = "OTK_MOCK_UPSTREAM", value_name = "URL")]
+    pub upstream: String,
+    /// The access token, sent as the raw Authorization header and written nowhere. Prefer the
+    /// environment variable, which keeps it out of shell history.
+    #[arg(
+        long,
+        env = "OTK_MOCK_UPSTREAM_TOKEN",
+        hide_env_values = true,
+        value_name = "T"
+    )]
+    pub token: Secret,
+    /// The journeys to fetch.
+    #[arg(required = true, value_name = "JOURNEY_ID")]
+    pub journey_ids: Vec<String>,
+    /// Where to write the sanitized files (created if missing).
+    #[arg(
+        long,
+        env = "OTK_MOCK_RECORD_OUT",
+        default_value = ".",
+        value_name = "DIR"
+    )]
+    pub out: PathBuf,
+    /// How long to wait for each answer.
+    #[arg(long, env = "OTK_MOCK_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// A key that makes the fake values the same on every run for the same inputs [default: a
+    /// random key per run]. Keep it secret: with it, small inputs can be guessed back.
+    #[arg(
+        long,
+        env = "OTK_MOCK_RECORD_SALT",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub salt: Option<Secret>,
 }
 
 fn load(args: &CatalogueArgs) -> Result<Catalogue, Failure> {
@@ -120,6 +163,56 @@ fn run_schema(args: &SchemaArgs) -> Result<(), Failure> {
     }
     .map_err(|e| Failure::Runtime(anyhow::anyhow!("contract schema: cannot serialize: {e}")))?;
     print_out(&format!("{text}\n"))
+}
+
+/// Run `otk-mock record ...`.
+pub fn run_record(args: RecordArgs) -> Result<(), Failure> {
+    let plan = record::plan(record::Request {
+        upstream: args.upstream,
+        token: args.token,
+        journey_ids: args.journey_ids,
+        out: args.out,
+        timeout: args.timeout,
+        salt: args.salt,
+    })
+    .map_err(|e| Failure::Usage(format!("record: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("record: cannot start the runtime: {e}")))?;
+    let results = runtime
+        .block_on(plan.run())
+        .map_err(|e| Failure::Usage(format!("record: {e}")))?;
+    let mut out = String::new();
+    let mut failed = 0;
+    for result in &results {
+        match result {
+            Ok(done) => out.push_str(&format!(
+                "recorded {} ({}) -> {}\n",
+                done.journey,
+                done.status,
+                done.file.display()
+            )),
+            Err(e) => {
+                failed += 1;
+                eprintln!("otk-mock: record: {e}");
+            }
+        }
+    }
+    if failed < results.len() {
+        out.push_str(
+            "review the files before committing them: record replaces the personal fields it \
+             knows (docs/contract.md lists them), and a new field may need a rule\n",
+        );
+    }
+    print_out(&out)?;
+    if failed > 0 {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "record: {failed} of {} journeys could not be recorded",
+            results.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Write to stdout; a closed pipe (`| head`) is not an error.

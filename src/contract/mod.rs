@@ -8,6 +8,8 @@
 //! - [`check`] reads recorded files (get-journey responses or callback bodies), picks the
 //!   scenarios to compare with, and gives a verdict per file: `otk-mock contract check`;
 //! - [`export`] writes the mock's shape as a JSON Schema: `otk-mock contract schema`;
+//! - [`sanitize`] and [`record`] fetch real responses and make them safe to commit:
+//!   `otk-mock record`;
 //! - [`command`] is their command line.
 //!
 //! How a team uses them is in `docs/contract.md`.
@@ -17,4 +19,6 @@ pub mod command;
 pub mod diff;
 pub mod export;
 pub mod mock;
+pub mod record;
+pub mod sanitize;
 pub mod schema;
