@@ -190,7 +190,8 @@ fn drifted_recording(dir: &Path) -> PathBuf {
 fn the_check_reports_a_renamed_key_and_a_changed_type_by_path() {
     let dir = tempfile::tempdir().unwrap();
     let file = drifted_recording(dir.path());
-    let (code, out, err) = otk(&["contract", "check", path(&file)]);
+    // Pinned to `success` so that scenarios added later cannot change the closest one.
+    let (code, out, err) = otk(&["contract", "check", "--scenario", "success", path(&file)]);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     let f = path(&file);
     for line in [
@@ -208,7 +209,7 @@ fn the_check_reports_a_renamed_key_and_a_changed_type_by_path() {
 #[test]
 fn a_compatible_recording_exits_0_and_names_its_kind_and_scenario() {
     let file = recorded_dir().join("get-journey-completed-obs-fields.json");
-    let (code, out, err) = otk(&["contract", "check", path(&file)]);
+    let (code, out, err) = otk(&["contract", "check", "--scenario", "success", path(&file)]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let first = out.lines().next().unwrap_or_default();
     assert!(
@@ -224,9 +225,16 @@ fn a_compatible_recording_exits_0_and_names_its_kind_and_scenario() {
 #[test]
 fn strict_makes_warnings_drift() {
     let file = recorded_dir().join("callback-completed-image-quality-result-only.json");
-    let (code, out, _) = otk(&["contract", "check", path(&file)]);
+    let (code, out, _) = otk(&["contract", "check", "--scenario", "success", path(&file)]);
     assert_eq!(code, 0, "{out}");
-    let (code, out, _) = otk(&["contract", "check", "--strict", path(&file)]);
+    let (code, out, _) = otk(&[
+        "contract",
+        "check",
+        "--strict",
+        "--scenario",
+        "success",
+        path(&file),
+    ]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("error: $.documentIntelligence.imageQuality.frontIdCheck: present in the mock (object) but not in the recording"),
@@ -244,9 +252,10 @@ fn the_scenario_flag_compares_with_that_scenario_only() {
     let (code, _, err) = otk(&["contract", "check", "--scenario", "nope", path(&file)]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("--scenario \"nope\" is not in the catalogue; known scenarios: success"),
+        err.contains("--scenario \"nope\" is not in the catalogue; known scenarios: "),
         "{err}"
     );
+    assert!(err.contains("success"), "{err}");
 }
 
 #[test]
@@ -327,4 +336,91 @@ fn check_needs_at_least_one_path() {
     let (code, _, err) = otk(&["contract", "check"]);
     assert_eq!(code, 2);
     assert!(err.contains("FILES_OR_DIRS"), "{err}");
+}
+
+/// A catalogue on disk: the bundled one plus `ip_off`, a second COMPLETED/COMPLETE scenario
+/// whose IP check is disabled.
+fn catalogue_with_two_completed_scenarios(dir: &Path) -> (PathBuf, PathBuf) {
+    let scenarios = dir.join("scenarios");
+    let templates = dir.join("templates/journey");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::copy(
+        root().join("scenarios/success.toml"),
+        scenarios.join("success.toml"),
+    )
+    .unwrap();
+    for name in ["base.json.tera", "success.json.tera"] {
+        std::fs::copy(
+            root().join("templates/journey").join(name),
+            templates.join(name),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        scenarios.join("ip_off.toml"),
+        r#"description = "The flow's IP check is off."
+template = "journey/ip_off.json.tera"
+status = "COMPLETED"
+step = "COMPLETE"
+message = "Journey Completed"
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("ip_off.json.tera"),
+        r#"{% extends "journey/base.json.tera" %}
+{% block ipAddresses %},"ipAddresses": {"{{ person.ip.ip }}": {"message": "IP Check is not Enabled"}}{% endblock ipAddresses %}
+"#,
+    )
+    .unwrap();
+    (dir.join("scenarios"), dir.join("templates"))
+}
+
+#[test]
+fn a_file_is_compatible_when_any_scenario_with_its_status_is_and_the_closest_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (scenarios, templates) = catalogue_with_two_completed_scenarios(dir.path());
+    let catalogue_flags = [
+        "--scenarios",
+        path(&scenarios),
+        "--templates",
+        path(&templates),
+    ];
+    let check = |file: &Path| {
+        let mut args = vec!["contract", "check"];
+        args.extend(catalogue_flags);
+        args.push(path(file));
+        otk(&args)
+    };
+
+    // Each recording finds the scenario it looks like among the two.
+    let ip_off = recorded_dir().join("callback-completed-ip-check-disabled.json");
+    let (code, out, err) = check(&ip_off);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "compatible with scenario `ip_off`, 1 warning (one of 2 scenarios with this status: ip_off, success)"
+        ),
+        "{out}"
+    );
+    let obs = recorded_dir().join("callback-completed-obs-fields.json");
+    let (code, out, _) = check(&obs);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("compatible with scenario `success`, 1 warning (one of 2"),
+        "{out}"
+    );
+
+    // Drift against both: the closest (success: 2 errors; ip_off has the IP errors too) is
+    // the one reported.
+    let drifted = drifted_recording(dir.path());
+    let (code, out, _) = check(&drifted);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "DRIFT against scenario `success`: 2 errors (closest of 2 scenarios with this status: ip_off, success)"
+        ),
+        "{out}"
+    );
 }
