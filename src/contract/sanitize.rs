@@ -15,7 +15,8 @@
 //!   address...) except a few that describe the document type ([`KEPT_EXTRACTED_FIELDS`]), and
 //!   every value under `externalApiResponses[*].input` and `.response`; country codes and id
 //!   types ([`KEPT_KEYS`]) stay everywhere;
-//! - then, as a safety net, any other string that still contains a value replaced above.
+//! - then, as a safety net, any other string value that still contains a value replaced
+//!   above.
 //!
 //! Vocabulary values (`""`, `"NA"`, `"None"`, `"True"`, `"false"`...) are kept, so that the
 //! recording still says what the provider said. A fake has the shape of its original: digits
@@ -376,13 +377,15 @@ impl Sanitizer {
         }
     }
 
-    /// Replace whatever still contains a replaced value, in keys and strings.
+    /// Replace whatever string value still contains a replaced value. Keys are left alone:
+    /// they are names (the keys of `ipAddresses`, the only data keys, are already replaced),
+    /// and a key must stay exactly as recorded.
     fn safety_net(&self, value: Value) -> Value {
         match value {
             Value::Object(object) => Value::Object(
                 object
                     .into_iter()
-                    .map(|(k, v)| (self.scrub(k), self.safety_net(v)))
+                    .map(|(k, v)| (k, self.safety_net(v)))
                     .collect(),
             ),
             Value::Array(items) => {
@@ -612,6 +615,31 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with('+'));
+    }
+
+    #[test]
+    fn the_safety_net_reaches_other_strings_but_never_keys() {
+        let doc = json!({
+            "userInfo": {"name": {"lastName": "Surname"}, "emailAddress": "zed.q@mail.test"},
+            "documentIntelligence": {"extractedFields": {"Surname": "Surname"}},
+            "message": "Journey of Surname completed",
+            "userId": "zed.q@mail.test"
+        });
+        let out = Sanitizer::with_salt("t").document(&doc);
+        assert_eq!(
+            Schema::infer([&doc], &MapPaths::none()).paths(),
+            Schema::infer([&out], &MapPaths::none()).paths()
+        );
+        let text = out.to_string();
+        assert!(!text.contains("zed.q"), "{text}");
+        assert!(
+            !out["message"].as_str().unwrap().contains("Surname"),
+            "{text}"
+        );
+        assert_ne!(
+            out["documentIntelligence"]["extractedFields"]["Surname"],
+            "Surname"
+        );
     }
 
     #[test]
