@@ -6,14 +6,16 @@
 //! `currentStatus` and `step` equal the file's: several scenarios can share a status (all the
 //! `COMPLETED`/`COMPLETE` ones, for example), and a recording of one real journey need only
 //! match one of them. The file is compatible when any candidate is; the report names that
-//! scenario, or the closest one (fewest errors, then fewest warnings, then catalogue order).
+//! scenario, or the closest one: fewest errors, then fewest warnings, then the most values in
+//! common with a render (so that a recording of a passing journey is named after `success`
+//! rather than after another scenario with the same shape), then catalogue order.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::diff::{compare, Finding, Severity};
+use super::diff::{agreement, compare, Finding, Severity};
 use super::mock::{BodyKind, MockShape, RENDERS};
 use super::schema::{MapPaths, Schema};
 use crate::catalogue::Catalogue;
@@ -297,6 +299,14 @@ struct RenderedStatus {
     step: Option<String>,
 }
 
+/// One scenario a recording was compared with.
+struct Candidate {
+    /// (errors, warnings, disagreement): the lowest wins; catalogue order breaks ties.
+    rank: (usize, usize, usize),
+    scenario: String,
+    findings: Vec<Finding>,
+}
+
 /// Compares recordings with a catalogue's scenarios, rendering each scenario once.
 pub struct Checker<'a> {
     catalogue: &'a Catalogue,
@@ -441,9 +451,11 @@ impl<'a> Checker<'a> {
             BodyKind::Callback => &[],
         };
         let strict = self.strict;
-        let mut best: Option<(bool, usize, usize, String, Vec<Finding>)> = None;
+        let mut best: Option<Candidate> = None;
         for name in &candidates {
-            let mock = self.shape(name)?.shape(recording.kind);
+            let shape = self.shape(name)?;
+            let agreement = agreement(&recording.document, &shape.sample);
+            let mock = shape.shape(recording.kind);
             let mut findings: Vec<Finding> = compare(&recorded.root, &mock.root)
                 .into_iter()
                 .map(|f| f.under(prefix))
@@ -455,15 +467,20 @@ impl<'a> Checker<'a> {
                 .filter(|f| strict || f.severity() == Severity::Error)
                 .count();
             let warnings = findings.len() - errors;
-            let better = match &best {
-                None => true,
-                Some((_, e, w, _, _)) => (errors, warnings) < (*e, *w),
-            };
-            if better {
-                best = Some((errors == 0, errors, warnings, name.clone(), findings));
+            let rank = (errors, warnings, usize::MAX - agreement);
+            if best.as_ref().is_none_or(|b| rank < b.rank) {
+                best = Some(Candidate {
+                    rank,
+                    scenario: name.clone(),
+                    findings,
+                });
             }
         }
-        let (compatible, _, _, chosen, findings) = best.ok_or_else(|| InputError::NoScenario {
+        let Candidate {
+            rank: (errors, ..),
+            scenario: chosen,
+            findings,
+        } = best.ok_or_else(|| InputError::NoScenario {
             file: recording.file.clone(),
             reason: "no candidate scenario".to_string(),
         })?;
@@ -475,7 +492,7 @@ impl<'a> Checker<'a> {
             candidates,
             scenario: chosen,
             findings,
-            compatible,
+            compatible: errors == 0,
             strict,
         })
     }

@@ -22,6 +22,8 @@
 
 use std::fmt;
 
+use serde_json::Value;
+
 use super::schema::{JsonPath, Kinds, Node, Segment};
 
 /// Paths, relative to the journey document, that echo the app's create-journey request: a key
@@ -244,12 +246,29 @@ fn compare_objects(
     }
 }
 
+/// How many strings and booleans two documents hold at the same paths (objects by key, arrays
+/// by index). Not part of the contract, which is about shape: it only tells which of several
+/// scenarios of one shape a recording looks most like.
+pub fn agreement(a: &Value, b: &Value) -> usize {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x
+            .iter()
+            .filter_map(|(k, v)| y.get(k).map(|w| agreement(v, w)))
+            .sum(),
+        (Value::Array(x), Value::Array(y)) => x.iter().zip(y).map(|(v, w)| agreement(v, w)).sum(),
+        (Value::String(_), Value::String(_)) | (Value::Bool(_), Value::Bool(_)) => {
+            usize::from(a == b)
+        }
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::contract::schema::{MapPaths, Schema};
     use pretty_assertions::assert_eq;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn diff(recorded: Value, mock: &[Value]) -> Vec<String> {
         let maps = MapPaths::otk();
@@ -344,6 +363,13 @@ mod tests {
             diff(recorded, &[json!({"userInfo": {}})]),
             vec!["error: $.userInfo.nickname: missing from the mock (recorded string)"]
         );
+    }
+
+    #[test]
+    fn agreement_counts_equal_strings_and_booleans_at_equal_paths() {
+        let a = json!({"v": "True", "ok": true, "n": 1, "l": ["x", "y"], "o": {"m": "z"}});
+        let b = json!({"v": "True", "ok": false, "n": 1, "l": ["x", "q"], "o": {"m": "z"}});
+        assert_eq!(agreement(&a, &b), 3);
     }
 
     #[test]

@@ -125,6 +125,8 @@ pub struct MockShape {
     pub document: Schema,
     /// The shape of the callback body.
     pub callback: Schema,
+    /// One render (a stateless journey), for telling apart scenarios of the same shape.
+    pub sample: Value,
 }
 
 impl MockShape {
@@ -149,6 +151,7 @@ impl MockShape {
             step: text("step"),
             document: Schema::infer(&documents, maps),
             callback: Schema::infer(&callbacks, maps),
+            sample: documents.first().cloned().unwrap_or(Value::Null),
         })
     }
 
