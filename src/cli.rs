@@ -37,6 +37,10 @@ pub enum Command {
     Render(RenderArgs),
     /// Load and render every scenario; report every error; exit 2 on any.
     Validate(CatalogueArgs),
+    /// Check recorded responses against the scenarios, or print the response's JSON Schema.
+    Contract(crate::contract::command::ContractArgs),
+    /// Fetch real get-journey responses and write them, sanitized, as recorded files.
+    Record(crate::contract::command::RecordArgs),
 }
 
 /// Where the catalogue comes from, and the seed of its fake data.
@@ -249,6 +253,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Scenarios(args) => scenarios(&args),
         Command::Render(args) => render(&args),
         Command::Validate(args) => validate(&args),
+        Command::Contract(args) => crate::contract::command::run_contract(args),
+        Command::Record(args) => crate::contract::command::run_record(args),
     }
 }
 

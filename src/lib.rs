@@ -22,6 +22,7 @@ pub mod catalogue;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod journey;
 pub mod page;

@@ -619,10 +619,20 @@ fn assert_value_forms(doc: &Value, requested_id: &str, at: &str) {
     }
     if let Some(fields) = di.get("extractedFields") {
         let fields = fields.as_object().expect("extractedFields is an object");
-        assert!(
-            fields.values().all(Value::is_string),
-            "{at}: extracted values are strings"
-        );
+        // Strings, but for Indian licences' "Split Address": arrays of strings, and of
+        // [name, code] pairs (spec §3.7, §8.14).
+        for (key, value) in fields {
+            if key == "Split Address" {
+                assert_eq!(
+                    value["district"][0].as_str().map(str::is_empty),
+                    Some(false),
+                    "{at}"
+                );
+                assert!(value["state"][0][1].is_string(), "{at}: {value}");
+            } else {
+                assert!(value.is_string(), "{at}: extracted {key:?} is a string");
+            }
+        }
     }
 
     let matches = doc["matchPercentage"].as_object().expect("matchPercentage");

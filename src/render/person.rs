@@ -104,6 +104,10 @@ pub struct Address {
     pub country: &'static str,
     /// One line, as the IP record's `address` holds it.
     pub line: String,
+    /// Upper case, as Regula's "Split Address" of Indian licences holds them.
+    pub district_upper: String,
+    pub region_upper: String,
+    pub region_code: &'static str,
 }
 
 /// The IP the journey was opened from, and the record an IP-reputation service gives for it.
@@ -133,6 +137,8 @@ pub struct Person {
     pub identity: Identity,
     /// A different name and date of birth, for scenarios where the pre-fill disagrees.
     pub other: Identity,
+    /// Father's or guardian's name, upper case, as Indian licences print it.
+    pub guardian_name: String,
     pub nationality: &'static str,
     pub nationality_code: &'static str,
     pub email: String,
@@ -160,6 +166,8 @@ pub struct Images {
 struct Place {
     city: &'static str,
     region: &'static str,
+    /// The region's short code, as Indian licences print it beside the state's name.
+    code: &'static str,
     latitude: f64,
     longitude: f64,
     timezone: &'static str,
@@ -209,6 +217,7 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Mumbai",
                 region: "Maharashtra",
+                code: "MH",
                 latitude: 19.07,
                 longitude: 72.87,
                 timezone: "IST, Asia/Kolkata",
@@ -216,6 +225,7 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Bengaluru",
                 region: "Karnataka",
+                code: "KA",
                 latitude: 12.97,
                 longitude: 77.59,
                 timezone: "IST, Asia/Kolkata",
@@ -223,6 +233,7 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "New Delhi",
                 region: "Delhi",
+                code: "DL",
                 latitude: 28.61,
                 longitude: 77.2,
                 timezone: "IST, Asia/Kolkata",
@@ -249,6 +260,7 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Austin",
                 region: "Texas",
+                code: "TX",
                 latitude: 30.27,
                 longitude: -97.74,
                 timezone: "CST, America/Chicago",
@@ -256,6 +268,7 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "San Jose",
                 region: "California",
+                code: "CA",
                 latitude: 37.34,
                 longitude: -121.89,
                 timezone: "PST, America/Los_Angeles",
@@ -263,6 +276,7 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Brooklyn",
                 region: "New York",
+                code: "NY",
                 latitude: 40.68,
                 longitude: -73.94,
                 timezone: "EST, America/New_York",
@@ -292,6 +306,7 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Dubai",
                 region: "Dubai",
+                code: "DU",
                 latitude: 25.2,
                 longitude: 55.27,
                 timezone: "GST, Asia/Dubai",
@@ -299,6 +314,7 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Abu Dhabi",
                 region: "Abu Dhabi",
+                code: "AZ",
                 latitude: 24.45,
                 longitude: 54.38,
                 timezone: "GST, Asia/Dubai",
@@ -452,7 +468,13 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     // value drawn after the person (the journey's ids and times).
     let card_number = digits(&mut journey_rng(0, &document_number), 9);
 
+    // From its own RNG, like the card number, so no value drawn after it moves.
+    let mut guardian_rng = journey_rng(1, &document_number);
+    let guardian_first: String = FirstName().fake_with_rng(&mut guardian_rng);
+    let guardian_name = format!("{} {}", guardian_first, identity.last_name).to_uppercase();
+
     Person {
+        guardian_name,
         nationality: profile.nationality,
         nationality_code: if profile.country == "AE" {
             "IND"
@@ -499,6 +521,9 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
             postal_code,
             country: profile.country,
             line,
+            district_upper: place.city.to_uppercase(),
+            region_upper: place.region.to_uppercase(),
+            region_code: place.code,
         },
         ip: IpRecord {
             ip,
