@@ -172,6 +172,17 @@ impl Catalogue {
         self.renderer.render_bytes(scenario, &journey, &person)
     }
 
+    /// [`Catalogue::stateless_bytes`], appended to `out`.
+    pub fn stateless_into(
+        &self,
+        scenario: &Scenario,
+        journey_id: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), RenderError> {
+        let (journey, person) = self.stateless_journey(journey_id);
+        self.renderer.render_into(scenario, &journey, &person, out)
+    }
+
     /// Render the document of a journey known only by its id.
     pub fn render_stateless(
         &self,

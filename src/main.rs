@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: rendering a journey allocates many small strings
+/// on every worker thread, where glibc's malloc showed up as a seventh of the server's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = otk_mock::cli::Cli::parse();
     match otk_mock::cli::run(cli) {

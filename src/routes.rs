@@ -311,11 +311,17 @@ impl App {
         if let Some(body) = self.cache.get(id, variant) {
             return Ok(body);
         }
-        let document = self.catalogue.stateless_bytes(scenario, id).map_err(|e| {
-            tracing::error!(error = %e, scenario = %scenario.name, "render failed");
-            ApiError::internal()
-        })?;
-        let body = envelope_bytes(&document);
+        // The document is rendered straight into its envelope: one buffer, no copy.
+        let mut out = Vec::with_capacity(9 * 1024);
+        out.extend_from_slice(ENVELOPE_OPEN);
+        self.catalogue
+            .stateless_into(scenario, id, &mut out)
+            .map_err(|e| {
+                tracing::error!(error = %e, scenario = %scenario.name, "render failed");
+                ApiError::internal()
+            })?;
+        out.push(b'}');
+        let body = Bytes::from(out);
         self.cache.insert(id, variant, body.clone());
         Ok(body)
     }
@@ -381,10 +387,13 @@ pub fn envelope(document: &serde_json::Value) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(out))
 }
 
+/// What opens a get-journey body; `}` closes it.
+const ENVELOPE_OPEN: &[u8] = br#"{"result":"#;
+
 /// `{"result": document}` around an already serialized document.
 pub fn envelope_bytes(document: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(document.len() + 11);
-    out.extend_from_slice(br#"{"result":"#);
+    out.extend_from_slice(ENVELOPE_OPEN);
     out.extend_from_slice(document);
     out.push(b'}');
     Bytes::from(out)

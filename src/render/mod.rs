@@ -11,12 +11,14 @@
 //! instance, so JSON and HTML escaping cannot share one. Page templates missing from a
 //! `--templates` directory are taken from the bundle, so a custom catalogue need not copy them.
 
+mod collect;
 pub mod person;
 pub mod skeleton;
 pub mod time;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde::Serialize;
 use serde_json::Value;
 use tera::Tera;
 
@@ -59,6 +61,11 @@ pub(crate) fn escape_json(input: &str) -> String {
 /// [`escape_json`] appending to a buffer (the fast path writes bodies this way).
 pub(crate) fn escape_json_into(input: &str, out: &mut Vec<u8>) {
     let bytes = input.as_bytes();
+    // Most values (names, URLs, dates) need no escaping: copy them whole.
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escaped: &[u8] = match b {
@@ -253,14 +260,18 @@ impl Renderer {
         let Some(plan) = self.plans.get(&scenario.name) else {
             return false;
         };
-        let roots = context_roots(scenario, journey, person);
+        let journey_context = JourneyContext::new(journey);
         let mut fast = Vec::new();
-        let filled = plan.fill(&roots, &mut fast, |r| {
-            self.render_text(&scenario.template, r)
-        });
+        let filled = plan.fill(
+            &journey_context,
+            person,
+            &mut fast,
+            || context_roots(scenario, journey, person),
+            |r| self.render_text(&scenario.template, r),
+        );
         let same = filled.is_ok()
             && self
-                .render_direct(&scenario.template, roots)
+                .render_direct(&scenario.template, context_roots(scenario, journey, person))
                 .is_ok_and(|direct| direct == fast);
         if !same {
             tracing::warn!(scenario = %scenario.name, "the fast path differs from Tera here; rendering this scenario with Tera only");
@@ -320,19 +331,35 @@ impl Renderer {
         journey: &Journey,
         person: &Person,
     ) -> Result<Vec<u8>, RenderError> {
-        let roots = context_roots(scenario, journey, person);
+        let mut out = Vec::with_capacity(8 * 1024);
+        self.render_into(scenario, journey, person, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Renderer::render_bytes`], appended to `out` (a body being built around it).
+    pub fn render_into(
+        &self,
+        scenario: &Scenario,
+        journey: &Journey,
+        person: &Person,
+        out: &mut Vec<u8>,
+    ) -> Result<(), RenderError> {
         if let Some(plan) = self.plans.get(&scenario.name).filter(|p| p.is_enabled()) {
-            let mut out = Vec::with_capacity(8 * 1024);
-            if plan
-                .fill(&roots, &mut out, |r| {
-                    self.render_text(&scenario.template, r)
-                })
-                .is_ok()
-            {
-                return Ok(out);
+            let filled = plan.fill(
+                &JourneyContext::new(journey),
+                person,
+                out,
+                || context_roots(scenario, journey, person),
+                |r| self.render_text(&scenario.template, r),
+            );
+            if filled.is_ok() {
+                return Ok(());
             }
         }
-        self.render_direct(&scenario.template, roots)
+        let direct =
+            self.render_direct(&scenario.template, context_roots(scenario, journey, person))?;
+        out.extend_from_slice(&direct);
+        Ok(())
     }
 
     fn render_text(&self, template: &str, roots: &Value) -> Result<String, String> {
@@ -386,29 +413,50 @@ impl Renderer {
     }
 }
 
+/// What a template sees under `journey`: the journey, and which pre-fill fields the app sent
+/// (`prefilled.name`...). Templates branch on these booleans rather than on `userInfo`
+/// itself, so that journeys share a skeleton on the fast path.
+#[derive(Serialize)]
+struct JourneyContext<'a> {
+    #[serde(flatten)]
+    journey: &'a Journey,
+    prefilled: Prefilled,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Prefilled {
+    name: bool,
+    date_of_birth: bool,
+    address: bool,
+    phone_number: bool,
+    email_address: bool,
+    id: bool,
+}
+
+impl<'a> JourneyContext<'a> {
+    fn new(journey: &'a Journey) -> Self {
+        let has = |key: &str| journey.user_info.get(key).is_some_and(|v| !v.is_null());
+        JourneyContext {
+            journey,
+            prefilled: Prefilled {
+                name: has("name"),
+                date_of_birth: has("dateOfBirth"),
+                address: has("address"),
+                phone_number: has("phoneNumber"),
+                email_address: has("emailAddress"),
+                id: has("id"),
+            },
+        }
+    }
+}
+
 /// The template context as one JSON object: `journey`, `person`, `vars`, `scenario`.
 fn context_roots(scenario: &Scenario, journey: &Journey, person: &Person) -> Value {
     let mut roots = serde_json::Map::with_capacity(4);
     // Plain structs of strings and numbers always serialize; Null would only hide a bug
     // that the first render at start-up shows.
-    let mut journey_value = serde_json::to_value(journey).unwrap_or(Value::Null);
-    // Which pre-fill fields the app sent, as booleans: templates branch on these rather than
-    // on `userInfo` itself, so that journeys share a skeleton on the fast path.
-    if let Value::Object(map) = &mut journey_value {
-        let mut prefilled = serde_json::Map::with_capacity(6);
-        for key in [
-            "name",
-            "dateOfBirth",
-            "address",
-            "phoneNumber",
-            "emailAddress",
-            "id",
-        ] {
-            let present = journey.user_info.get(key).is_some_and(|v| !v.is_null());
-            prefilled.insert(key.into(), Value::Bool(present));
-        }
-        map.insert("prefilled".into(), Value::Object(prefilled));
-    }
+    let journey_value = serde_json::to_value(JourneyContext::new(journey)).unwrap_or(Value::Null);
     roots.insert("journey".into(), journey_value);
     roots.insert(
         "person".into(),

@@ -12,6 +12,8 @@ use fake::faker::name::en::{FirstName, LastName};
 use fake::Fake;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use super::time::{civil_from_days, days_from_civil};
@@ -344,13 +346,23 @@ fn digits(rng: &mut ChaCha8Rng, n: usize) -> String {
 }
 
 fn hex(rng: &mut ChaCha8Rng, n: usize) -> String {
-    // Sixteen hex digits per draw: image URLs need 64 of them, and this is the hot path.
-    let mut out = String::with_capacity(n + 16);
-    while out.len() < n {
-        out.push_str(&format!("{:016x}", rng.random::<u64>()));
-    }
-    out.truncate(n);
+    let mut out = String::with_capacity(n);
+    push_hex(rng, n, &mut out);
     out
+}
+
+/// `n` lowercase hex digits, sixteen per draw (image URLs need 64 each, on the hot path).
+fn push_hex(rng: &mut ChaCha8Rng, n: usize, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut left = n;
+    while left > 0 {
+        let mut word: u64 = rng.random();
+        for _ in 0..left.min(16) {
+            out.push(char::from(HEX[(word & 0xf) as usize]));
+            word >>= 4;
+        }
+        left = left.saturating_sub(16);
+    }
 }
 
 fn identity(rng: &mut ChaCha8Rng) -> Identity {
@@ -374,11 +386,15 @@ fn identity(rng: &mut ChaCha8Rng) -> Identity {
 }
 
 fn file_url(rng: &mut ChaCha8Rng) -> String {
+    const PREFIX: &str = "https://persist.signzy.tech/api/files/";
     let n = rng.random_range(900_000_000..999_999_999u32);
-    format!(
-        "https://persist.signzy.tech/api/files/{n}/download/{}.png",
-        hex(rng, 64)
-    )
+    let mut url = String::with_capacity(PREFIX.len() + 10 + 10 + 64 + 4);
+    url.push_str(PREFIX);
+    let _ = write!(url, "{n}");
+    url.push_str("/download/");
+    push_hex(rng, 64, &mut url);
+    url.push_str(".png");
+    url
 }
 
 /// Draw the person for a journey from its RNG.

@@ -23,9 +23,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use serde::Serialize;
 use serde_json::Value;
 use tera::ast::{Expr, ExprVal, FunctionCall, Node};
 use tera::Tera;
+
+use super::collect::{Capture, Collected, Trie};
 
 /// The context roots whose values change from journey to journey.
 const DYNAMIC_ROOTS: [&str; 2] = ["journey", "person"];
@@ -69,6 +72,8 @@ pub struct Fallback;
 pub struct Plan {
     holes: Vec<Hole>,
     structural: Vec<Vec<String>>,
+    /// Holes are slots `0..holes.len()`, structural paths the slots after them.
+    trie: Trie,
     skeletons: RwLock<HashMap<String, Arc<Skeleton>>>,
     enabled: AtomicBool,
     fallbacks: AtomicU64,
@@ -258,9 +263,22 @@ impl Plan {
                 holes.push(hole.clone());
             }
         }
+        let structural: Vec<Vec<String>> = structural.into_iter().collect();
+        let mut trie = Trie::default();
+        for (i, hole) in holes.iter().enumerate() {
+            let capture = match hole.kind {
+                HoleKind::Plain => Capture::Plain,
+                HoleKind::Json => Capture::Json,
+            };
+            trie.insert(&hole.path, i, capture);
+        }
+        for (i, path) in structural.iter().enumerate() {
+            trie.insert(path, holes.len() + i, Capture::Json);
+        }
         Some(Plan {
             holes,
-            structural: structural.into_iter().collect(),
+            structural,
+            trie,
             skeletons: RwLock::new(HashMap::new()),
             enabled: AtomicBool::new(true),
             fallbacks: AtomicU64::new(0),
@@ -288,46 +306,56 @@ impl Plan {
         (self.holes.len(), self.structural.len())
     }
 
-    fn key(&self, roots: &Value) -> String {
-        let mut key = String::new();
-        for path in &self.structural {
-            match lookup(roots, path) {
-                Some(v) => key.push_str(&v.to_string()),
-                None => key.push('\u{0}'),
-            }
-            key.push('\u{1}');
-        }
-        key
-    }
-
     /// How many fills fell back to Tera (a new shape past the limit, a value it cannot print).
     pub fn fallbacks(&self) -> u64 {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
-    /// Write the document for `roots` (`{"journey": …, "person": …}`) into `out`.
-    /// `render` renders the template for a context root object, for making a skeleton.
-    pub fn fill(
+    /// Write the document into `out`. The values come from walking `journey` and `person`
+    /// (the context's two dynamic roots); `roots` builds the whole context and `render` runs
+    /// Tera on it, both only when this shape has no skeleton yet.
+    pub fn fill<J: Serialize + ?Sized, P: Serialize + ?Sized>(
         &self,
-        roots: &Value,
+        journey: &J,
+        person: &P,
         out: &mut Vec<u8>,
+        roots: impl FnOnce() -> Value,
         render: impl FnOnce(&Value) -> Result<String, String>,
     ) -> Result<(), Fallback> {
-        let result = self.try_fill(roots, out, render);
+        let start = out.len();
+        let result = self.try_fill(journey, person, out, roots, render);
         if result.is_err() {
-            out.clear();
+            out.truncate(start);
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
         }
         result
     }
 
-    fn try_fill(
+    fn try_fill<J: Serialize + ?Sized, P: Serialize + ?Sized>(
         &self,
-        roots: &Value,
+        journey: &J,
+        person: &P,
         out: &mut Vec<u8>,
+        roots: impl FnOnce() -> Value,
         render: impl FnOnce(&Value) -> Result<String, String>,
     ) -> Result<(), Fallback> {
-        let key = self.key(roots);
+        let mut values = Collected::default();
+        values.buf.reserve(4 * 1024);
+        self.trie
+            .collect("journey", journey, &mut values)
+            .map_err(|_| Fallback)?;
+        self.trie
+            .collect("person", person, &mut values)
+            .map_err(|_| Fallback)?;
+        let mut key = Vec::with_capacity(self.structural.len() * 8);
+        for i in 0..self.structural.len() {
+            match values.get(self.holes.len() + i) {
+                Some(text) => key.extend_from_slice(text),
+                None => key.push(0),
+            }
+            key.push(1);
+        }
+        let key = String::from_utf8(key).map_err(|_| Fallback)?;
         let found = self
             .skeletons
             .read()
@@ -337,16 +365,10 @@ impl Plan {
         let skeleton = match found {
             Some(s) => s,
             None => {
-                if self
-                    .skeletons
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .len()
-                    >= MAX_SKELETONS
-                {
+                if self.shapes() >= MAX_SKELETONS {
                     return Err(Fallback);
                 }
-                let skeleton = Arc::new(self.make_skeleton(roots, render)?);
+                let skeleton = Arc::new(self.make_skeleton(&roots(), render)?);
                 self.skeletons
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
@@ -357,23 +379,7 @@ impl Plan {
         for segment in &skeleton.segments {
             match segment {
                 Segment::Text(text) => out.extend_from_slice(text.as_bytes()),
-                Segment::Hole(i) => {
-                    let hole = &self.holes[*i];
-                    let value = lookup(roots, &hole.path).ok_or(Fallback)?;
-                    match hole.kind {
-                        HoleKind::Json => {
-                            serde_json::to_writer(&mut *out, value).map_err(|_| Fallback)?
-                        }
-                        HoleKind::Plain => match value {
-                            Value::String(s) => super::escape_json_into(s, out),
-                            Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
-                            Value::Bool(b) => {
-                                out.extend_from_slice(if *b { b"true" } else { b"false" })
-                            }
-                            _ => return Err(Fallback),
-                        },
-                    }
-                }
+                Segment::Hole(i) => out.extend_from_slice(values.get(*i).ok_or(Fallback)?),
             }
         }
         Ok(())
@@ -419,14 +425,6 @@ impl Plan {
     }
 }
 
-fn lookup<'a>(root: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(root, |v, key| match v {
-        Value::Object(map) => map.get(key),
-        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
-}
-
 fn lookup_mut<'a>(root: &'a mut Value, path: &[String]) -> Option<&'a mut Value> {
     path.iter().try_fold(root, |v, key| match v {
         Value::Object(map) => map.get_mut(key),
@@ -460,8 +458,14 @@ mod tests {
 
     fn fast(plan: &Plan, tera: &Tera, name: &str, roots: &Value) -> String {
         let mut out = Vec::new();
-        plan.fill(roots, &mut out, |r| direct(tera, name, r))
-            .unwrap();
+        plan.fill(
+            &roots["journey"],
+            &roots["person"],
+            &mut out,
+            || roots.clone(),
+            |r| direct(tera, name, r),
+        )
+        .unwrap();
         String::from_utf8(out).unwrap()
     }
 

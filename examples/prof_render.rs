@@ -1,0 +1,22 @@
+//! Profiling aid: render new journeys in a loop (`perf record` this).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let c = otk_mock::catalogue::Catalogue::load(&Default::default(), 0).expect("catalogue");
+    let s = c.find("success").expect("success");
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20000);
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        let _ = c.stateless_bytes(s, &format!("p-{i}"));
+    }
+    eprintln!("render: {:?}/op", t.elapsed() / n);
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        let _ = c.stateless_journey(&format!("q-{i}"));
+    }
+    eprintln!("journey and person: {:?}/op", t.elapsed() / n);
+}
