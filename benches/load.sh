@@ -122,10 +122,10 @@ function request()
 end
 LUA
 cat >"$WORK/memory.lua" <<'LUA'
-local quota = tonumber(os.getenv("QUOTA"))
+-- Journey ids cycle through IDS distinct values; OFFSET moves each chunk on.
 local ids = tonumber(os.getenv("IDS"))
+local offset = tonumber(os.getenv("OFFSET"))
 local sent = 0
-local done = 0
 local tid = 0
 local threads = 0
 function setup(thread)
@@ -137,13 +137,9 @@ function init(args)
 end
 function request()
   sent = sent + 1
-  local id = ((tid - 1) * quota + sent) % ids
+  local id = (offset + tid * 7919 + sent * threads) % ids
   return wrk.format("POST", "/api/v3/otk-service/get-journey/M" .. id,
     {["Authorization"] = "bench-token"})
-end
-function response(status, headers, body)
-  done = done + 1
-  if done >= quota then wrk.thread:stop() end
 end
 LUA
 
@@ -183,12 +179,15 @@ for case in a b c; do
   echo "| ($case) | $c_rps | $m_rps | $ratio | $c_p50 / $c_p99 | $m_p50 / $m_p99 |"
 done
 
-QUOTA=$(( MEMORY_REQUESTS / THREADS )) IDS=$MEMORY_IDS \
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d10m -s "$WORK/memory.lua" "$MOCK_URL" >"$WORK/memory.out"
+# wrk cannot stop at a request count, so it runs in 5 s chunks until the count is reached.
+SENT=0
+while [ "$SENT" -lt "$MEMORY_REQUESTS" ]; do
+  out=$(IDS=$MEMORY_IDS OFFSET=$SENT wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s "$WORK/memory.lua" "$MOCK_URL")
+  SENT=$(( SENT + $(echo "$out" | awk '/requests in/ {print $1}') ))
+done
 sleep 1
 LOADED_RSS=$(rss_kb "$MOCK_PID")
 PEAK_RSS=$(hwm_kb "$MOCK_PID")
-SENT=$(awk '/requests in/ {print $1}' "$WORK/memory.out")
 
 echo
 echo "body: $BODY_BYTES bytes; start-up to first 200: ${STARTUP} ms (median of 5: ${startup_ms[*]})"
