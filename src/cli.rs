@@ -400,7 +400,7 @@ fn validate(args: &CatalogueArgs) -> Result<(), Failure> {
 }
 
 /// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn print_out(text: &str) -> Result<(), Failure> {
+pub(crate) fn print_out(text: &str) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())

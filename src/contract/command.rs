@@ -5,7 +5,6 @@
 //! failed), 2 on bad input (a file that cannot be read or parsed, no scenario to compare with,
 //! a bad flag). Reports go to stdout; problems to stderr, one line each.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use super::check;
 use super::export;
 use super::record::{self, Secret};
 use crate::catalogue::Catalogue;
-use crate::cli::{CatalogueArgs, Failure};
+use crate::cli::{print_out, CatalogueArgs, Failure};
 use crate::scenario::loader::{parse_duration, CatalogueSource};
 
 /// `otk-mock contract ...`
@@ -213,19 +212,4 @@ pub fn run_record(args: RecordArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
-}
-
-/// Write to stdout; a closed pipe (`| head`) is not an error.
-fn print_out(text: &str) -> Result<(), Failure> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::Runtime(anyhow::anyhow!(
-            "cannot write output: {e}"
-        ))),
-    }
 }
