@@ -44,16 +44,13 @@ pub fn spawn(app: &Arc<App>) {
     let mut stopping = app.stopping();
     let app = Arc::downgrade(app);
     tracing::info!(?interval, "watching the catalogue's files for changes");
+    // The first look is taken now, before the server answers anything, so that a change
+    // made right after start-up is seen as a change.
+    let mut last = snapshot(&dirs);
     tokio::spawn(async move {
-        let look = {
+        let look = move || {
             let dirs = dirs.clone();
-            move || {
-                let dirs = dirs.clone();
-                tokio::task::spawn_blocking(move || snapshot(&dirs))
-            }
-        };
-        let Ok(mut last) = look().await else {
-            return;
+            tokio::task::spawn_blocking(move || snapshot(&dirs))
         };
         let mut settling: Option<Snapshot> = None;
         loop {
