@@ -11,7 +11,8 @@
 //! the default (or 404 under `--strict`).
 //!
 //! Every provider request (anything outside `/__admin/` and `/journey/`) is recorded in the
-//! [`Journal`] and counted in the [`Metrics`] before its answer is handed to hyper. A fault
+//! [`Journal`] and counted in the [`Metrics`] before its answer is handed to hyper
+//! (`control.rs`, which also applies faults and swaps the catalogue on reload). A fault
 //! ([`crate::fault`]) is decided only once the request has passed every check and its
 //! scenario is known, so a fault never hides a mistake in the request: a `status:` fault
 //! answers instead of the work (nothing is created), every other outcome spoils the answer
@@ -24,26 +25,29 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use tokio::sync::watch;
 use tracing::Instrument;
+
+mod control;
+
+use control::{callback_fault_header, fault_header, Note};
 
 use crate::cache::BodyCache;
 use crate::callback::{Dispatcher, Stats};
 use crate::catalogue::Catalogue;
 use crate::config::Config;
 use crate::error::{ApiError, JSON_UTF8};
-use crate::fault::rules::{Planned, Rules};
-use crate::fault::{CallbackFault, Fault, Outcome};
-use crate::journal::{Entry, Journal, RouteKind, ShortStr};
+use crate::fault::rules::Rules;
+use crate::fault::{CallbackFault, Fault};
+use crate::journal::{Journal, RouteKind, ShortStr};
 use crate::journey::create;
 use crate::journey::record::BoundBy;
 use crate::journey::service::{JourneySettings, StoreObserver};
 use crate::journey::{JourneyRecord, JourneyStore, Journeys, MemoryStore};
-use crate::live::{Live, Loaded, ScenarioInfo};
-use crate::metrics::{Gauges, Metrics};
-use crate::render::time::now_millis;
+use crate::live::{Live, Loaded};
+use crate::metrics::Metrics;
 use crate::scenario::{Scenario, Selection};
 use crate::server::{full, Body, Connection};
 
@@ -95,27 +99,6 @@ fn surface(path: &str) -> Surface<'_> {
             _ => Surface::Provider(RouteKind::Other, None),
         },
         None => Surface::Provider(RouteKind::Other, None),
-    }
-}
-
-/// What handling a provider request found out, for the journal, metrics and faults.
-struct Note {
-    route: RouteKind,
-    journey_id: Option<ShortStr>,
-    scenario: Option<Arc<ScenarioInfo>>,
-    selection: Option<&'static str>,
-    fault: Option<Planned>,
-}
-
-impl Note {
-    /// The error a `status:` fault answers with, if the request got one.
-    fn fault_status(&self) -> Result<(), ApiError> {
-        match self.fault.as_ref().and_then(|p| p.fault.outcome) {
-            Some(Outcome::Status { code, retry_after }) => {
-                Err(ApiError::injected(code, retry_after))
-            }
-            _ => Ok(()),
-        }
     }
 }
 
@@ -213,54 +196,6 @@ impl App {
         self.stopping.send_replace(true);
     }
 
-    /// Serve `catalogue` from now on (a hot reload). Cached bodies of the old catalogue are
-    /// dropped, and its generation is no longer part of any cache key a request asks for.
-    pub fn install(&self, catalogue: Catalogue) {
-        if catalogue.find(&self.config.default_scenario).is_none() {
-            self.reload_failed(format!(
-                "the new catalogue has no scenario {:?} (--default-scenario); known scenarios: {}",
-                self.config.default_scenario,
-                catalogue.names().join(", ")
-            ));
-            return;
-        }
-        warn_missing_lifecycle_scenarios(&self.config, &catalogue);
-        let scenarios = catalogue.scenarios().len();
-        let generation = self.live.swap(catalogue, &self.metrics);
-        self.cache.clear();
-        self.metrics.reload(true);
-        tracing::info!(scenarios, generation, "catalogue reloaded");
-    }
-
-    /// A reload did not give a catalogue: keep serving the last good one, and say why.
-    pub fn reload_failed(&self, message: String) {
-        tracing::warn!(
-            "catalogue reload failed; still serving the last good catalogue: {}",
-            message.trim_end()
-        );
-        self.metrics.reload(false);
-        self.live.failed(message);
-    }
-
-    /// The metrics text for `GET /__admin/metrics`.
-    pub fn metrics_text(&self) -> String {
-        let stats = self.callbacks().stats();
-        let faults = self.callbacks().fault_stats();
-        self.metrics.render(&Gauges {
-            callbacks_delivered: stats.delivered,
-            callbacks_failed: stats.failed,
-            callbacks_dropped: stats.dropped,
-            callbacks_undelivered: stats.undelivered,
-            callbacks_fault_dropped: faults.dropped,
-            callbacks_duplicated: faults.duplicated,
-            callback_queue_depth: stats.pending,
-            callback_queue_capacity: stats.capacity,
-            scenarios: self.live.load().catalogue.scenarios().len(),
-            journeys: self.journeys.len(),
-            journal_entries: self.journal.len(),
-        })
-    }
-
     /// Answer one request on `conn`. Never fails: every error is a response in the provider's
     /// format (or, for a connection fault, the connection ends without one).
     pub async fn handle(&self, request: Request<Incoming>, conn: &Connection) -> Response<Body> {
@@ -319,105 +254,6 @@ impl App {
                 }
                 error.into_response()
             }
-        }
-    }
-
-    /// A provider request: handle it, apply its fault if it got one, record it, answer.
-    async fn provider(
-        &self,
-        request: Request<Incoming>,
-        mut note: Note,
-        started: Instant,
-        span: &tracing::Span,
-        conn: &Connection,
-    ) -> Response<Body> {
-        let time_ms = now_millis();
-        let method = request.method().clone();
-        let other_path: Option<Box<str>> =
-            (note.route == RouteKind::Other).then(|| request.uri().path().into());
-        let answer = self
-            .provider_route(request, &mut note)
-            .instrument(span.clone())
-            .await;
-        let plan = note.fault.take();
-        let mut response = self.answer(answer, span, plan.is_some());
-        let mut entry = Entry {
-            id: 0,
-            time_ms,
-            method,
-            route: note.route,
-            other_path,
-            journey_id: note.journey_id.take(),
-            scenario: note.scenario.as_ref().map(|s| s.name.clone()),
-            selection: note.selection,
-            status: Some(response.status().as_u16()),
-            latency_us: 0,
-            fault: None,
-            fault_source: None,
-        };
-        let Some(plan) = plan else {
-            self.record(entry, note.scenario.as_deref(), started);
-            return response;
-        };
-        self.metrics.fault(&plan.fault);
-        entry.fault = Some(plan.fault.text().clone());
-        entry.fault_source = Some(plan.source.as_str());
-        tracing::debug!(parent: span, fault = %plan.fault, source = plan.source.as_str(), "fault injected");
-        if let Some(delay) = plan.delay {
-            self.hold(delay).await;
-        }
-        let outcome = plan.fault.outcome;
-        match outcome {
-            Some(Outcome::Reset | Outcome::Empty | Outcome::Hang) if conn.is_attached() => {
-                entry.status = None;
-                self.record(entry, note.scenario.as_deref(), started);
-                if outcome == Some(Outcome::Hang) {
-                    self.hold(self.config.fault_max_wait).await;
-                }
-                conn.abort(outcome == Some(Outcome::Reset)).await;
-                // `abort` never returns; should that ever change, answer as a gateway would.
-                return ApiError::injected(hyper::StatusCode::BAD_GATEWAY, None).into_response();
-            }
-            Some(Outcome::Reset | Outcome::Empty | Outcome::Hang) => {
-                // No socket to act on (the app is embedded without the server).
-                response = ApiError::injected(hyper::StatusCode::BAD_GATEWAY, None).into_response();
-            }
-            Some(Outcome::Malformed) => response = malformed(response),
-            Some(Outcome::Truncated) => response = truncated(response),
-            Some(Outcome::Status { .. }) | None => {}
-        }
-        if let Ok(value) = HeaderValue::from_str(plan.fault.text()) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static(FAULT_HEADER), value);
-        }
-        entry.status = Some(response.status().as_u16());
-        self.record(entry, note.scenario.as_deref(), started);
-        response
-    }
-
-    /// Journal and metrics, before the answer goes out.
-    fn record(&self, mut entry: Entry, scenario: Option<&ScenarioInfo>, started: Instant) {
-        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        entry.latency_us = latency_us;
-        self.metrics.request(
-            entry.route,
-            scenario.map(|s| &*s.counters),
-            entry.status,
-            latency_us,
-        );
-        self.journal.push(entry);
-    }
-
-    /// Hold a request for `d` (at most `--fault-max-wait`), or until shutdown begins.
-    async fn hold(&self, d: Duration) {
-        let mut stopping = self.stopping.subscribe();
-        if *stopping.borrow_and_update() {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(d.min(self.config.fault_max_wait)) => {}
-            _ = stopping.changed() => {}
         }
     }
 
@@ -493,27 +329,6 @@ impl App {
         }
         self.default_scenario(catalogue)
             .map(|s| (s, Selection::Default))
-    }
-
-    /// The fault for a provider request that passed its checks: the header's, an admin
-    /// rule's, or (get-journey) the scenario's.
-    fn decide(
-        &self,
-        header: Option<Fault>,
-        route: RouteKind,
-        journey_id: Option<&str>,
-        scenario: Option<&ScenarioInfo>,
-    ) -> Option<Planned> {
-        if let Some(fault) = header {
-            return Some(self.faults.header(fault));
-        }
-        if let Some(planned) = self.faults.pick(route, journey_id) {
-            return Some(planned);
-        }
-        if route == RouteKind::GetJourney {
-            return scenario?.fault.as_ref()?.pick();
-        }
-        None
     }
 
     fn create_journey(
@@ -694,58 +509,6 @@ fn generation_variant(variant: u64, generation: u64) -> u64 {
         ^ generation
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .rotate_left(17)
-}
-
-/// The `malformed` fault: the same status and headers, and the first half of the body, which
-/// is therefore not JSON (the length is right: the connection stays usable).
-fn malformed(response: Response<Body>) -> Response<Body> {
-    let (mut parts, body) = response.into_parts();
-    let bytes = body.bytes().cloned().unwrap_or_default();
-    let cut = bytes.slice(..bytes.len() / 2);
-    parts.headers.remove(CONTENT_LENGTH);
-    let mut response = Response::from_parts(parts, full(cut));
-    if response.body().bytes().is_none() {
-        // An empty body is not JSON either, but say so plainly.
-        *response.body_mut() = full(Bytes::from_static(b"<"));
-    }
-    response
-}
-
-/// The `truncated` fault: `Content-Length` of the whole body, and only its first half sent
-/// before the connection closes.
-fn truncated(response: Response<Body>) -> Response<Body> {
-    let (mut parts, body) = response.into_parts();
-    let bytes = body.bytes().cloned().unwrap_or_default();
-    parts
-        .headers
-        .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len().max(1) as u64));
-    Response::from_parts(parts, Body::cut(bytes.slice(..bytes.len() / 2)))
-}
-
-/// `X-Mock-Fault`: a fault for this request.
-fn fault_header<B>(request: &Request<B>) -> Result<Option<Fault>, ApiError> {
-    let Some(value) = request.headers().get(FAULT_HEADER) else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("X-Mock-Fault must be visible ASCII"))?;
-    text.parse()
-        .map(Some)
-        .map_err(|e| ApiError::bad_request(format!("X-Mock-Fault: {e}")))
-}
-
-/// `X-Mock-Callback-Fault` of a create call: this journey's callback fault.
-fn callback_fault_header<B>(request: &Request<B>) -> Result<Option<CallbackFault>, ApiError> {
-    let Some(value) = request.headers().get(CALLBACK_FAULT_HEADER) else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("X-Mock-Callback-Fault must be visible ASCII"))?;
-    text.parse()
-        .map(Some)
-        .map_err(|e| ApiError::bad_request(format!("X-Mock-Callback-Fault: {e}")))
 }
 
 /// A JSON response with `status` for a value.
