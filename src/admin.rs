@@ -167,13 +167,13 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Bod
         }
         Route::Requests if method == Method::GET => {
             let filter = Filter::from_query(&query).map_err(ApiError::bad_request)?;
-            let requests = app.journal().query(&filter);
+            let requests = app.requests(&filter);
             Ok(ok(json!({ "count": requests.len(), "requests": requests })))
         }
         Route::Requests => Ok(ok(json!({ "deleted": app.journal().clear() }))),
         Route::RequestCount => {
             let filter = Filter::from_json(&body).map_err(ApiError::bad_request)?;
-            Ok(ok(json!({ "count": app.journal().count(&filter) })))
+            Ok(ok(json!({ "count": app.request_count(&filter) })))
         }
         Route::Faults if method == Method::GET => Ok(ok(json!({ "faults": app.faults().list() }))),
         Route::Faults if method == Method::POST => {

@@ -2,10 +2,12 @@
 //! goes out, so that a test can ask "did my app fetch this journey, and how often?" without
 //! racing the client.
 //!
-//! Bounded by `--journal-entries` (the oldest entry is dropped first). Recording is one push
-//! under a lock held for that push; an entry holds no string the request does not need (the
-//! path of a provider route is rebuilt when read, the scenario name is shared, a short journey
-//! id is stored inline). Reading copies what matches under the lock and builds JSON after it.
+//! Bounded by `--journal-entries` (the oldest entry is dropped first): a ring of slots, each
+//! behind its own lock. Recording takes the next number from one atomic counter and writes
+//! its slot, so two requests on two threads do not wait for each other; slots are allocated
+//! a chunk at a time as the journal fills. An entry holds no string the request does not need
+//! (the path of a provider route is rebuilt when read, the scenario is shared, a short journey
+//! id is stored inline). Reading copies the matching entries slot by slot, then orders them.
 //!
 //! Filters, the same as query parameters (`GET /__admin/requests?…`) and as a JSON object
 //! (`POST /__admin/requests/count`): `journeyId` (exact), `path` (exact, or a prefix ending
@@ -13,9 +15,8 @@
 //! status: reset, empty, hang), `since` (epoch milliseconds or ISO-8601, inclusive) and
 //! `scenario` (name).
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hyper::Method;
 use serde_json::{json, Value};
@@ -111,7 +112,8 @@ pub struct Entry {
     /// The path, kept only for [`RouteKind::Other`]; provider paths are rebuilt.
     pub other_path: Option<Box<str>>,
     pub journey_id: Option<ShortStr>,
-    pub scenario: Option<Arc<str>>,
+    /// The scenario chosen, by its metrics key (see [`crate::metrics::Metrics::scenario_names`]).
+    pub scenario: Option<u32>,
     /// Why the scenario was chosen: `binding`, `prefix`, `header`, `default` (get-journey);
     /// `header`, `external_reference_id`, `default` (create-journey-url).
     pub selection: Option<&'static str>,
@@ -135,7 +137,7 @@ impl Entry {
         }
     }
 
-    fn view(&self) -> Value {
+    fn view(&self, names: &[Arc<str>]) -> Value {
         json!({
             "id": self.id,
             "time": iso_from_millis(self.time_ms),
@@ -144,7 +146,7 @@ impl Entry {
             "path": self.path(),
             "route": self.route.as_str(),
             "journeyId": self.journey_id.as_ref().map(ShortStr::as_str),
-            "scenario": self.scenario.as_deref(),
+            "scenario": scenario_name(self.scenario, names),
             "selection": self.selection,
             "status": self.status,
             "latencyMs": self.latency_us as f64 / 1000.0,
@@ -154,24 +156,36 @@ impl Entry {
     }
 }
 
+fn scenario_name(key: Option<u32>, names: &[Arc<str>]) -> Option<&str> {
+    names.get(key? as usize).map(|n| &**n)
+}
+
+/// Slots are allocated this many at a time, as the journal fills.
+const CHUNK: usize = 1024;
+
+type Slot = Mutex<Option<Entry>>;
+
 /// The bounded journal.
 pub struct Journal {
     capacity: usize,
-    entries: Mutex<VecDeque<Entry>>,
-    next_id: AtomicU64,
+    chunks: Box<[OnceLock<Box<[Slot]>>]>,
+    /// The id of the next entry; entry `id` lives in slot `id % capacity`.
+    next: AtomicU64,
+}
+
+fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Entry>> {
+    slot.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Journal {
     pub fn new(capacity: usize) -> Self {
         Journal {
             capacity,
-            entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
-            next_id: AtomicU64::new(1),
+            chunks: (0..capacity.div_ceil(CHUNK))
+                .map(|_| OnceLock::new())
+                .collect(),
+            next: AtomicU64::new(1),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -183,31 +197,56 @@ impl Journal {
         if self.capacity == 0 {
             return;
         }
-        entry.id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity {
-            entries.pop_front();
+        entry.id = self.next.fetch_add(1, Ordering::Relaxed);
+        let index = (entry.id % self.capacity as u64) as usize;
+        let Some(chunk) = self.chunks.get(index / CHUNK) else {
+            return;
+        };
+        let slots = chunk.get_or_init(|| {
+            let len = CHUNK.min(self.capacity - index / CHUNK * CHUNK);
+            (0..len).map(|_| Mutex::new(None)).collect()
+        });
+        if let Some(slot) = slots.get(index % CHUNK) {
+            *lock(slot) = Some(entry);
         }
-        entries.push_back(entry);
     }
 
-    /// The entries `filter` accepts, oldest first, as JSON.
-    pub fn query(&self, filter: &Filter) -> Vec<Value> {
-        let matching: Vec<Entry> = self
-            .lock()
+    /// Every slot allocated so far.
+    fn slots(&self) -> impl Iterator<Item = &Slot> {
+        self.chunks
             .iter()
-            .filter(|e| filter.accepts(e))
-            .cloned()
-            .collect();
-        matching.iter().map(Entry::view).collect()
+            .filter_map(OnceLock::get)
+            .flat_map(|chunk| chunk.iter())
     }
 
-    pub fn count(&self, filter: &Filter) -> usize {
-        self.lock().iter().filter(|e| filter.accepts(e)).count()
+    /// The entries `filter` accepts, oldest first, as JSON; `names` are the scenario names
+    /// by key.
+    pub fn query(&self, filter: &Filter, names: &[Arc<str>]) -> Vec<Value> {
+        let mut matching: Vec<Entry> = self
+            .slots()
+            .filter_map(|slot| {
+                lock(slot)
+                    .as_ref()
+                    .filter(|e| filter.accepts(e, names))
+                    .cloned()
+            })
+            .collect();
+        matching.sort_by_key(|e| e.id);
+        matching.iter().map(|e| e.view(names)).collect()
+    }
+
+    pub fn count(&self, filter: &Filter, names: &[Arc<str>]) -> usize {
+        self.slots()
+            .filter(|slot| {
+                lock(slot)
+                    .as_ref()
+                    .is_some_and(|e| filter.accepts(e, names))
+            })
+            .count()
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.slots().filter(|slot| lock(slot).is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -216,10 +255,9 @@ impl Journal {
 
     /// Forget every entry; how many there were.
     pub fn clear(&self) -> usize {
-        let mut entries = self.lock();
-        let n = entries.len();
-        entries.clear();
-        n
+        self.slots()
+            .filter(|slot| lock(slot).take().is_some())
+            .count()
     }
 }
 
@@ -252,7 +290,7 @@ pub enum StatusFilter {
 const FILTER_FIELDS: [&str; 5] = ["journeyId", "path", "status", "since", "scenario"];
 
 impl Filter {
-    fn accepts(&self, e: &Entry) -> bool {
+    fn accepts(&self, e: &Entry, names: &[Arc<str>]) -> bool {
         if let Some(id) = &self.journey_id {
             if e.journey_id.as_ref().map(ShortStr::as_str) != Some(id.as_str()) {
                 return false;
@@ -264,7 +302,7 @@ impl Filter {
             }
         }
         if let Some(scenario) = &self.scenario {
-            if e.scenario.as_deref() != Some(scenario.as_str()) {
+            if scenario_name(e.scenario, names) != Some(scenario.as_str()) {
                 return false;
             }
         }
@@ -465,6 +503,10 @@ fn parse_iso(t: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
+    fn names() -> Vec<Arc<str>> {
+        vec![Arc::from("success")]
+    }
+
     fn entry(id: &str, status: Option<u16>, time_ms: i64) -> Entry {
         Entry {
             id: 0,
@@ -473,7 +515,7 @@ mod tests {
             route: RouteKind::GetJourney,
             other_path: None,
             journey_id: Some(ShortStr::new(id)),
-            scenario: Some(Arc::from("success")),
+            scenario: Some(0),
             selection: Some("default"),
             status,
             latency_us: 1500,
@@ -490,7 +532,7 @@ mod tests {
         journal.push(entry("a", None, 3));
         journal.push(entry("a", Some(200), 4));
         assert_eq!(journal.len(), 3);
-        let count = |q: &str| journal.count(&Filter::from_query(q).unwrap());
+        let count = |q: &str| journal.count(&Filter::from_query(q).unwrap(), &names());
         assert_eq!(count(""), 3);
         assert_eq!(count("journeyId=a"), 2);
         assert_eq!(count("status=5xx"), 1);
@@ -498,10 +540,24 @@ mod tests {
         assert_eq!(count("status=200&since=4"), 1);
         assert_eq!(count("path=/api/v3/otk-service/get-journey/b"), 1);
         assert_eq!(count("path=/api/v3/otk-service/get-journey/*"), 3);
-        let all = journal.query(&Filter::default());
+        let all = journal.query(&Filter::default(), &names());
         assert_eq!(all[0]["journeyId"], "b");
         assert_eq!(all[0]["latencyMs"], 1.5);
         assert_eq!(journal.clear(), 3);
+    }
+
+    #[test]
+    fn a_large_journal_wraps_across_chunks() {
+        let journal = Journal::new(CHUNK + 10);
+        for i in 0..(3 * CHUNK as i64) {
+            journal.push(entry("x", Some(200), i));
+        }
+        assert_eq!(journal.len(), CHUNK + 10);
+        let all = journal.query(&Filter::default(), &names());
+        assert_eq!(all.len(), CHUNK + 10);
+        let first = 3 * CHUNK as i64 - (CHUNK as i64 + 10);
+        assert_eq!(all[0]["timeMs"], first);
+        assert_eq!(all.last().unwrap()["timeMs"], 3 * CHUNK as i64 - 1);
     }
 
     #[test]

@@ -14,15 +14,27 @@ use arc_swap::ArcSwap;
 
 use crate::catalogue::Catalogue;
 use crate::fault::rules::ScenarioFaultState;
-use crate::metrics::{Metrics, RequestCounters};
+use crate::metrics::Metrics;
 use crate::render::time::now_millis;
 use crate::scenario::Scenario;
 
 /// What the server keeps for one scenario of a loaded catalogue.
 pub struct ScenarioInfo {
     pub name: Arc<str>,
-    pub counters: Arc<RequestCounters>,
+    /// Its key in the metrics (and so in the journal): the same for the same name across
+    /// reloads.
+    pub key: Option<u32>,
     pub fault: Option<ScenarioFaultState>,
+}
+
+impl std::fmt::Debug for ScenarioInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScenarioInfo")
+            .field("name", &self.name)
+            .field("key", &self.key)
+            .field("fault", &self.fault.is_some())
+            .finish()
+    }
 }
 
 /// One loaded catalogue.
@@ -33,7 +45,7 @@ pub struct Loaded {
     /// When it was loaded, epoch milliseconds.
     pub loaded_at: i64,
     /// In the catalogue's order.
-    scenarios: Vec<Arc<ScenarioInfo>>,
+    scenarios: Vec<ScenarioInfo>,
 }
 
 impl Loaded {
@@ -41,15 +53,13 @@ impl Loaded {
         let scenarios = catalogue
             .scenarios()
             .iter()
-            .map(|s| {
-                Arc::new(ScenarioInfo {
-                    name: Arc::from(s.name.as_str()),
-                    counters: metrics.scenario(&s.name),
-                    fault: s
-                        .fault
-                        .clone()
-                        .map(|f| ScenarioFaultState::new(f, catalogue.seed(), &s.name)),
-                })
+            .map(|s| ScenarioInfo {
+                name: Arc::from(s.name.as_str()),
+                key: metrics.scenario_key(&s.name),
+                fault: s
+                    .fault
+                    .clone()
+                    .map(|f| ScenarioFaultState::new(f, catalogue.seed(), &s.name)),
             })
             .collect();
         Loaded {
@@ -62,7 +72,7 @@ impl Loaded {
 
     /// The info of a scenario of this catalogue (found by where it sits in the catalogue's
     /// slice, so no name is hashed on the request path).
-    pub fn info(&self, scenario: &Scenario) -> Option<&Arc<ScenarioInfo>> {
+    pub fn info(&self, scenario: &Scenario) -> Option<&ScenarioInfo> {
         let all = self.catalogue.scenarios();
         let size = std::mem::size_of::<Scenario>().max(1);
         let offset = (scenario as *const Scenario as usize).wrapping_sub(all.as_ptr() as usize);
@@ -73,7 +83,7 @@ impl Loaded {
     }
 
     /// The info of the scenario with this name or alias.
-    pub fn info_by_name(&self, name: &str) -> Option<&Arc<ScenarioInfo>> {
+    pub fn info_by_name(&self, name: &str) -> Option<&ScenarioInfo> {
         self.info(self.catalogue.find(name)?)
     }
 }

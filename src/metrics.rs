@@ -1,14 +1,18 @@
 //! Metrics for `GET /__admin/metrics`, in the Prometheus text format (version 0.0.4),
 //! written by hand: a few counters, one histogram and some gauges need no metrics crate.
 //!
-//! The request path only does relaxed atomic additions on counters it already holds: each
-//! scenario's counters are looked up by name once per catalogue load (and kept by name, so
-//! a reload does not reset them), never per request. The text is built at scrape time.
+//! The request path only does relaxed atomic additions, and on counters of its own thread's
+//! shard (a cache line no other worker thread writes), so counting does not bounce lines
+//! between cores. Each scenario name gets a small number, its key, when a catalogue is
+//! loaded (the same name keeps its key and counters across reloads); a request finds its
+//! counters by that key in a table, without a lock or a reference count. The text is built,
+//! and the shards summed, at scrape time.
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::fault::Fault;
 use crate::journal::RouteKind;
@@ -21,6 +25,31 @@ const OTHER: usize = STATUSES.len();
 const NONE: usize = STATUSES.len() + 1;
 const SLOTS: usize = STATUSES.len() + 2;
 const ROUTES: usize = RouteKind::ALL.len();
+/// Counters are split this many ways; a thread always adds to the same shard.
+const SHARDS: usize = 8;
+/// Distinct scenario names one process counts apart; past it (thousands of reloads with
+/// new names), requests are counted without a scenario label.
+const MAX_SCENARIOS: usize = 4096;
+
+/// One cache line (two, on CPUs that fetch pairs) per shard.
+#[repr(align(128))]
+struct Shard<T>(T);
+
+/// The shard of the current thread: given out round-robin the first time it counts.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SHARD.with(|cell| {
+        let mut s = cell.get();
+        if s == usize::MAX {
+            s = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            cell.set(s);
+        }
+        s
+    })
+}
 
 /// Upper bounds of the latency buckets, in microseconds (0.5 ms to 30 s).
 const BUCKETS_US: [u64; 15] = [
@@ -55,43 +84,85 @@ fn slot_label(slot: usize) -> String {
 
 /// Requests of one scenario (or of none) by route and status.
 pub struct RequestCounters {
-    counts: [[AtomicU64; SLOTS]; ROUTES],
+    shards: [Shard<[[AtomicU64; SLOTS]; ROUTES]>; SHARDS],
 }
 
 impl RequestCounters {
     fn new() -> Self {
         RequestCounters {
-            counts: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            shards: std::array::from_fn(|_| {
+                Shard(std::array::from_fn(|_| {
+                    std::array::from_fn(|_| AtomicU64::new(0))
+                }))
+            }),
         }
     }
 
-    pub fn hit(&self, route: RouteKind, status: Option<u16>) {
-        self.counts[route.index()][slot(status)].fetch_add(1, Ordering::Relaxed);
+    fn hit(&self, route: RouteKind, status: Option<u16>) {
+        self.shards[shard()].0[route.index()][slot(status)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn total(&self, route: RouteKind, slot: usize) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.0[route.index()][slot].load(Ordering::Relaxed))
+            .sum()
     }
 }
 
-struct Histogram {
-    buckets: [AtomicU64; BUCKETS_US.len()],
-    count: AtomicU64,
+/// Per-bucket counts (not cumulative) with one more bucket past the last bound; the count
+/// is their sum, computed at scrape time, so an observation is two atomic additions.
+struct HistogramShard {
+    buckets: [AtomicU64; BUCKETS_US.len() + 1],
     sum_us: AtomicU64,
+}
+
+struct Histogram {
+    shards: [Shard<HistogramShard>; SHARDS],
 }
 
 impl Histogram {
     fn new() -> Self {
         Histogram {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
-            sum_us: AtomicU64::new(0),
+            shards: std::array::from_fn(|_| {
+                Shard(HistogramShard {
+                    buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+                    sum_us: AtomicU64::new(0),
+                })
+            }),
         }
     }
 
     fn observe(&self, us: u64) {
-        if let Some(i) = BUCKETS_US.iter().position(|le| us <= *le) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        let i = BUCKETS_US
+            .iter()
+            .position(|le| us <= *le)
+            .unwrap_or(BUCKETS_US.len());
+        let shard = &self.shards[shard()].0;
+        shard.buckets[i].fetch_add(1, Ordering::Relaxed);
+        shard.sum_us.fetch_add(us, Ordering::Relaxed);
     }
+
+    fn bucket(&self, i: usize) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.0.buckets[i].load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn sum_us(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.0.sum_us.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// Scenario names and their keys.
+#[derive(Default)]
+struct Registry {
+    keys: HashMap<String, u32>,
+    names: Vec<Arc<str>>,
 }
 
 /// Values read from elsewhere at scrape time.
@@ -112,8 +183,10 @@ pub struct Gauges {
 
 /// Every counter of one server.
 pub struct Metrics {
-    by_scenario: Mutex<BTreeMap<String, Arc<RequestCounters>>>,
-    no_scenario: RequestCounters,
+    registry: Mutex<Registry>,
+    /// Counters by scenario key.
+    by_scenario: Box<[OnceLock<Box<RequestCounters>>]>,
+    no_scenario: Box<RequestCounters>,
     latency: [Histogram; ROUTES],
     faults: [AtomicU64; FAULT_KINDS.len()],
     reloads_ok: AtomicU64,
@@ -123,8 +196,9 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            by_scenario: Mutex::new(BTreeMap::new()),
-            no_scenario: RequestCounters::new(),
+            registry: Mutex::new(Registry::default()),
+            by_scenario: (0..MAX_SCENARIOS).map(|_| OnceLock::new()).collect(),
+            no_scenario: Box::new(RequestCounters::new()),
             latency: std::array::from_fn(|_| Histogram::new()),
             faults: std::array::from_fn(|_| AtomicU64::new(0)),
             reloads_ok: AtomicU64::new(0),
@@ -134,24 +208,43 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The counters of the scenario called `name`, the same ones across reloads. Called when
-    /// a catalogue is loaded, not per request.
-    pub fn scenario(&self, name: &str) -> Arc<RequestCounters> {
-        let mut map = self.by_scenario.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(name.to_string())
-            .or_insert_with(|| Arc::new(RequestCounters::new()))
-            .clone()
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The key of the scenario called `name`, the same across reloads (`None` once
+    /// [`MAX_SCENARIOS`] names are known). Called when a catalogue is loaded, not per request.
+    pub fn scenario_key(&self, name: &str) -> Option<u32> {
+        let mut registry = self.registry();
+        if let Some(key) = registry.keys.get(name) {
+            return Some(*key);
+        }
+        let key = registry.names.len();
+        let slot = self.by_scenario.get(key)?;
+        slot.get_or_init(|| Box::new(RequestCounters::new()));
+        let key = u32::try_from(key).ok()?;
+        registry.keys.insert(name.to_string(), key);
+        registry.names.push(Arc::from(name));
+        Some(key)
+    }
+
+    /// Every scenario name known, indexed by key.
+    pub fn scenario_names(&self) -> Vec<Arc<str>> {
+        self.registry().names.clone()
     }
 
     /// One answered (or faulted) provider request.
     pub fn request(
         &self,
         route: RouteKind,
-        scenario: Option<&RequestCounters>,
+        scenario: Option<u32>,
         status: Option<u16>,
         latency_us: u64,
     ) {
-        scenario.unwrap_or(&self.no_scenario).hit(route, status);
+        let counters = scenario
+            .and_then(|key| self.by_scenario.get(key as usize)?.get())
+            .unwrap_or(&self.no_scenario);
+        counters.hit(route, status);
         self.latency[route.index()].observe(latency_us);
     }
 
@@ -185,21 +278,21 @@ impl Metrics {
             "counter",
             "Requests to the provider surface by route, scenario and status (none: no status went out).",
         );
-        let scenarios: Vec<(String, Arc<RequestCounters>)> = self
-            .by_scenario
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+        let mut names: Vec<(Arc<str>, usize)> = self
+            .scenario_names()
+            .into_iter()
+            .enumerate()
+            .map(|(key, name)| (name, key))
             .collect();
-        let all = scenarios
+        names.sort();
+        let all = names
             .iter()
-            .map(|(name, c)| (name.as_str(), &**c))
-            .chain(std::iter::once(("", &self.no_scenario)));
+            .filter_map(|(name, key)| Some((&**name, &**self.by_scenario.get(*key)?.get()?)))
+            .chain(std::iter::once(("", &*self.no_scenario)));
         for (name, counters) in all {
             for route in RouteKind::ALL {
-                for (slot, n) in counters.counts[route.index()].iter().enumerate() {
-                    let n = n.load(Ordering::Relaxed);
+                for slot in 0..SLOTS {
+                    let n = counters.total(route, slot);
                     if n > 0 {
                         let _ = writeln!(
                             out,
@@ -222,15 +315,15 @@ impl Metrics {
             let h = &self.latency[route.index()];
             let label = route.as_str();
             let mut cumulative = 0;
-            for (le, n) in BUCKETS_US.iter().zip(&h.buckets) {
-                cumulative += n.load(Ordering::Relaxed);
+            for (i, le) in BUCKETS_US.iter().enumerate() {
+                cumulative += h.bucket(i);
                 let _ = writeln!(
                     out,
                     "otk_mock_request_duration_seconds_bucket{{route=\"{label}\",le=\"{}\"}} {cumulative}",
                     *le as f64 / 1e6
                 );
             }
-            let count = h.count.load(Ordering::Relaxed);
+            let count = cumulative + h.bucket(BUCKETS_US.len());
             let _ = writeln!(
                 out,
                 "otk_mock_request_duration_seconds_bucket{{route=\"{label}\",le=\"+Inf\"}} {count}"
@@ -238,7 +331,7 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "otk_mock_request_duration_seconds_sum{{route=\"{label}\"}} {}",
-                h.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+                h.sum_us() as f64 / 1e6
             );
             let _ = writeln!(
                 out,
@@ -345,15 +438,22 @@ mod tests {
 
     #[test]
     fn counts_show_up_in_the_text() {
-        let metrics = Metrics::default();
-        let success = metrics.scenario("success");
-        metrics.request(RouteKind::GetJourney, Some(&success), Some(200), 700);
-        metrics.request(RouteKind::GetJourney, Some(&success), Some(200), 3_000_000);
+        let metrics = Arc::new(Metrics::default());
+        let success = metrics.scenario_key("success");
+        metrics.request(RouteKind::GetJourney, success, Some(200), 700);
+        // Another thread counts in another shard; the text sums them.
+        let elsewhere = metrics.clone();
+        std::thread::spawn(move || {
+            elsewhere.request(RouteKind::GetJourney, success, Some(200), 3_000_000)
+        })
+        .join()
+        .unwrap();
         metrics.request(RouteKind::CreateJourneyUrl, None, Some(401), 10);
         metrics.request(RouteKind::GetJourney, None, None, 10);
         metrics.fault(&"delay:1s; reset".parse().unwrap());
-        // The same counters come back for the same name, as after a reload.
-        assert!(Arc::ptr_eq(&success, &metrics.scenario("success")));
+        // The same key comes back for the same name, as after a reload.
+        assert_eq!(success, metrics.scenario_key("success"));
+        assert_ne!(success, metrics.scenario_key("other"));
         let text = metrics.render(&Gauges::default());
         for line in [
             r#"otk_mock_requests_total{route="get-journey",scenario="success",status="200"} 2"#,

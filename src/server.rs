@@ -319,11 +319,13 @@ async fn accept_loop(
             stream,
             control: control.clone(),
         };
-        let handle = control.clone();
+        // One reference per connection to the app and the connection's handle, so a request
+        // clones a count that only this connection touches, not the app's, which every
+        // worker thread would bounce between cores.
+        let context = Arc::new((app, control.clone()));
         let service = service_fn(move |request| {
-            let app = app.clone();
-            let handle = handle.clone();
-            async move { Ok::<_, Infallible>(app.handle(request, &handle).await) }
+            let context = context.clone();
+            async move { Ok::<_, Infallible>(context.0.handle(request, &context.1).await) }
         });
         let connection = builder
             .serve_connection(TokioIo::new(io), service)

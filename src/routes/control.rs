@@ -7,7 +7,6 @@
 //! the delay is held; the outcome spoils the answer (malformed, truncated) or ends the
 //! connection (reset, empty, hang); the request is recorded; the answer goes out.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,7 +30,8 @@ use crate::server::{full, Body, Connection};
 pub(super) struct Note {
     pub(super) route: RouteKind,
     pub(super) journey_id: Option<ShortStr>,
-    pub(super) scenario: Option<Arc<ScenarioInfo>>,
+    /// The chosen scenario's key (see [`crate::metrics::Metrics::scenario_key`]).
+    pub(super) scenario: Option<u32>,
     pub(super) selection: Option<&'static str>,
     pub(super) fault: Option<Planned>,
 }
@@ -123,7 +123,7 @@ impl App {
             route: note.route,
             other_path,
             journey_id: note.journey_id.take(),
-            scenario: note.scenario.as_ref().map(|s| s.name.clone()),
+            scenario: note.scenario.take(),
             selection: note.selection,
             status: Some(response.status().as_u16()),
             latency_us: 0,
@@ -131,7 +131,7 @@ impl App {
             fault_source: None,
         };
         let Some(plan) = plan else {
-            self.record(entry, note.scenario.as_deref(), started);
+            self.record(entry, started);
             return response;
         };
         self.metrics.fault(&plan.fault);
@@ -145,7 +145,7 @@ impl App {
         match outcome {
             Some(Outcome::Reset | Outcome::Empty | Outcome::Hang) if conn.is_attached() => {
                 entry.status = None;
-                self.record(entry, note.scenario.as_deref(), started);
+                self.record(entry, started);
                 if outcome == Some(Outcome::Hang) {
                     self.hold(self.config.fault_max_wait).await;
                 }
@@ -167,20 +167,16 @@ impl App {
                 .insert(HeaderName::from_static(FAULT_HEADER), value);
         }
         entry.status = Some(response.status().as_u16());
-        self.record(entry, note.scenario.as_deref(), started);
+        self.record(entry, started);
         response
     }
 
     /// Journal and metrics, before the answer goes out.
-    fn record(&self, mut entry: Entry, scenario: Option<&ScenarioInfo>, started: Instant) {
+    fn record(&self, mut entry: Entry, started: Instant) {
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         entry.latency_us = latency_us;
-        self.metrics.request(
-            entry.route,
-            scenario.map(|s| &*s.counters),
-            entry.status,
-            latency_us,
-        );
+        self.metrics
+            .request(entry.route, entry.scenario, entry.status, latency_us);
         self.journal.push(entry);
     }
 

@@ -177,6 +177,16 @@ impl App {
         &self.journal
     }
 
+    /// The journal's entries that `filter` accepts, oldest first (`GET /__admin/requests`).
+    pub fn requests(&self, filter: &crate::journal::Filter) -> Vec<serde_json::Value> {
+        self.journal.query(filter, &self.metrics.scenario_names())
+    }
+
+    /// How many journal entries `filter` accepts (`POST /__admin/requests/count`).
+    pub fn request_count(&self, filter: &crate::journal::Filter) -> usize {
+        self.journal.count(filter, &self.metrics.scenario_names())
+    }
+
     pub fn faults(&self) -> &Rules {
         &self.faults
     }
@@ -355,7 +365,7 @@ impl App {
             (None, None) => (self.default_scenario(catalogue)?, BoundBy::Default),
         };
         tracing::Span::current().record("scenario", scenario.name.as_str());
-        note.scenario = loaded.info(scenario).cloned();
+        note.scenario = loaded.info(scenario).and_then(|i| i.key);
         note.selection = Some(match bound_by {
             BoundBy::Header => "header",
             BoundBy::ExternalReferenceId => "external_reference_id",
@@ -402,18 +412,20 @@ impl App {
         if let Some(record) = self.journeys.get(id) {
             tracing::Span::current().record("scenario", record.scenario.as_str());
             tracing::debug!(selection = Selection::Binding.as_str(), "scenario selected");
-            note.scenario = loaded.info_by_name(&record.scenario).cloned();
+            let info = loaded.info_by_name(&record.scenario);
+            note.scenario = info.and_then(|i| i.key);
             note.selection = Some(Selection::Binding.as_str());
-            note.fault = self.decide(fault, note.route, Some(id), note.scenario.as_deref());
+            note.fault = self.decide(fault, note.route, Some(id), info);
             note.fault_status()?;
             return Ok(json_response(self.journey_body_in(&loaded, &record)?));
         }
         let (scenario, selection) = self.select(&loaded.catalogue, id, header)?;
         tracing::Span::current().record("scenario", scenario.name.as_str());
         tracing::debug!(selection = selection.as_str(), "scenario selected");
-        note.scenario = loaded.info(scenario).cloned();
+        let info = loaded.info(scenario);
+        note.scenario = info.and_then(|i| i.key);
         note.selection = Some(selection.as_str());
-        note.fault = self.decide(fault, note.route, Some(id), note.scenario.as_deref());
+        note.fault = self.decide(fault, note.route, Some(id), info);
         note.fault_status()?;
         let body = self.stateless_body_in(&loaded, scenario, id)?;
         Ok(json_response(body))
