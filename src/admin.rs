@@ -1,5 +1,6 @@
-//! The admin API, `/__admin/…`: journeys (list, read, bind a scenario, complete now),
-//! the callback log (every attempt, redelivery) and reset. JSON in, JSON out, no
+//! The admin API, `/__admin/…`: journeys (list, read, bind a scenario, complete now, set a
+//! callback fault), the callback log (every attempt, redelivery), the request journal, fault
+//! rules, health, metrics and reset. JSON in, JSON out (metrics: Prometheus text), no
 //! authentication (it is a test tool's control plane; do not expose it), errors in the
 //! provider's format like every other route.
 //!
@@ -11,18 +12,30 @@
 //! | `POST /__admin/journeys/{id}/complete` `[{"scenario": …}]` | end it now |
 //! | `GET /__admin/callbacks[?journeyId=…]` | every attempt, lost callbacks, counters |
 //! | `POST /__admin/callbacks/{journeyId}/redeliver` | deliver the callback again (202) |
-//! | `POST /__admin/reset` | forget journeys, callbacks and cached bodies |
+//! | `PUT`/`DELETE /__admin/journeys/{id}/callback-fault` `{"fault": …}` | set or clear its callback fault |
+//! | `GET`/`DELETE /__admin/requests[?journeyId=…&path=…&status=…&since=…&scenario=…]` | the request journal |
+//! | `POST /__admin/requests/count` `{filter}` | `{"count": N}` |
+//! | `GET`/`POST`/`DELETE /__admin/faults` | fault rules: list, add (201), remove all |
+//! | `GET`/`DELETE /__admin/faults/{id}` | one rule |
+//! | `GET /__admin/health` | catalogue size, generation, last reload error |
+//! | `GET /__admin/metrics` | Prometheus text |
+//! | `POST /__admin/reset` | forget journeys, callbacks, cached bodies, the journal and fault rules |
 
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::fault::rules::parse_rule;
+use crate::fault::CallbackFault;
+use crate::journal::Filter;
 use crate::journey::record::Ending;
 use crate::journey::JourneyRecord;
-use crate::routes::{json_value_response, read_body, App};
+use crate::render::time::iso_from_millis;
+use crate::routes::{json_value_response, named_scenario, read_body, App};
 use crate::scenario::Scenario;
-use crate::server::Body;
+use crate::server::{full, Body};
 
 /// The path prefix of every admin route.
 pub const PREFIX: &str = "/__admin/";
@@ -31,8 +44,15 @@ enum Route {
     Journeys,
     Journey(String),
     Complete(String),
+    CallbackFault(String),
     Callbacks,
     Redeliver(String),
+    Requests,
+    RequestCount,
+    Faults,
+    Fault(u64),
+    Health,
+    Metrics,
     Reset,
 }
 
@@ -45,8 +65,15 @@ impl Route {
             ["journeys"] => Route::Journeys,
             ["journeys", id_part] => Route::Journey(id(id_part)?),
             ["journeys", id_part, "complete"] => Route::Complete(id(id_part)?),
+            ["journeys", id_part, "callback-fault"] => Route::CallbackFault(id(id_part)?),
             ["callbacks"] => Route::Callbacks,
             ["callbacks", id_part, "redeliver"] => Route::Redeliver(id(id_part)?),
+            ["requests"] => Route::Requests,
+            ["requests", "count"] => Route::RequestCount,
+            ["faults"] => Route::Faults,
+            ["faults", n] => Route::Fault(n.parse().ok()?),
+            ["health"] => Route::Health,
+            ["metrics"] => Route::Metrics,
             ["reset"] => Route::Reset,
             _ => return None,
         })
@@ -54,9 +81,14 @@ impl Route {
 
     fn allowed(&self) -> &'static [Method] {
         match self {
-            Route::Journeys | Route::Callbacks => &[Method::GET],
+            Route::Journeys | Route::Callbacks | Route::Health | Route::Metrics => &[Method::GET],
             Route::Journey(_) => &[Method::GET, Method::PUT],
-            Route::Complete(_) | Route::Redeliver(_) | Route::Reset => &[Method::POST],
+            Route::CallbackFault(_) => &[Method::PUT, Method::DELETE],
+            Route::Requests | Route::Fault(_) => &[Method::GET, Method::DELETE],
+            Route::Faults => &[Method::GET, Method::POST, Method::DELETE],
+            Route::Complete(_) | Route::Redeliver(_) | Route::RequestCount | Route::Reset => {
+                &[Method::POST]
+            }
         }
     }
 }
@@ -86,7 +118,8 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Bod
         Route::Journey(id) => {
             let name = scenario_field(&body)?
                 .ok_or_else(|| ApiError::bad_request("scenario is required"))?;
-            let scenario = app.named_scenario(&name, "scenario")?;
+            let catalogue = app.catalogue();
+            let scenario = named_scenario(&catalogue, &name, "scenario")?;
             let (record, created) = journeys.bind(&id, scenario)?;
             tracing::info!(journey_id = %id, scenario = %scenario.name, created, "scenario bound");
             let status = if created {
@@ -97,8 +130,9 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Bod
             Ok(json_value_response(status, &view(app, &record)))
         }
         Route::Complete(id) => {
+            let catalogue = app.catalogue();
             let scenario: Option<&Scenario> = match scenario_field(&body)? {
-                Some(name) => Some(app.named_scenario(&name, "scenario")?),
+                Some(name) => Some(named_scenario(&catalogue, &name, "scenario")?),
                 None => None,
             };
             let record = journeys.complete(&id, scenario, Ending::Admin)?;
@@ -122,11 +156,115 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Bod
                 &json!({ "journeyId": id, "delivery": delivery }),
             ))
         }
+        Route::CallbackFault(id) => {
+            let fault = if method == Method::DELETE {
+                None
+            } else {
+                Some(callback_fault_field(&body)?)
+            };
+            let record = journeys.set_callback_fault(&id, fault)?;
+            Ok(ok(view(app, &record)))
+        }
+        Route::Requests if method == Method::GET => {
+            let filter = Filter::from_query(&query).map_err(ApiError::bad_request)?;
+            let requests = app.requests(&filter);
+            Ok(ok(json!({ "count": requests.len(), "requests": requests })))
+        }
+        Route::Requests => Ok(ok(json!({ "deleted": app.journal().clear() }))),
+        Route::RequestCount => {
+            let filter = Filter::from_json(&body).map_err(ApiError::bad_request)?;
+            Ok(ok(json!({ "count": app.request_count(&filter) })))
+        }
+        Route::Faults if method == Method::GET => Ok(ok(json!({ "faults": app.faults().list() }))),
+        Route::Faults if method == Method::POST => {
+            let spec = parse_rule(&body).map_err(ApiError::bad_request)?;
+            let view = app.faults().add(spec);
+            tracing::info!(rule = %view, "fault rule added");
+            Ok(json_value_response(StatusCode::CREATED, &view))
+        }
+        Route::Faults => Ok(ok(json!({ "deleted": app.faults().clear() }))),
+        Route::Fault(n) if method == Method::GET => app
+            .faults()
+            .list()
+            .into_iter()
+            .find(|r| r["id"] == n)
+            .map(ok)
+            .ok_or_else(|| no_rule(n)),
+        Route::Fault(n) => app.faults().remove(n).map(ok).ok_or_else(|| no_rule(n)),
+        Route::Health => Ok(ok(health(app))),
+        Route::Metrics => {
+            let mut response = Response::new(full(app.metrics_text()));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(response)
+        }
         Route::Reset => {
             app.reset();
-            tracing::info!("admin reset: journeys, callbacks and cached bodies forgotten");
+            tracing::info!("admin reset: journeys, callbacks, cached bodies, the journal and fault rules forgotten");
             Ok(ok(json!({ "reset": true })))
         }
+    }
+}
+
+fn no_rule(id: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!("Fault rule {id} not found"),
+    )
+}
+
+/// `GET /__admin/health`: the server answers only once a catalogue is loaded, so it is always
+/// `ok`; a failed reload is reported beside the catalogue still being served.
+fn health(app: &App) -> Value {
+    let loaded = app.live().load();
+    let config = app.config();
+    let source = |dir: &Option<std::path::PathBuf>| match dir {
+        Some(d) => d.display().to_string(),
+        None => "bundled".to_string(),
+    };
+    json!({
+        "status": "ok",
+        "catalogue": {
+            "scenarios": loaded.catalogue.scenarios().len(),
+            "generation": loaded.generation,
+            "loadedAt": iso_from_millis(loaded.loaded_at),
+            "scenariosFrom": source(&config.source.scenarios_dir),
+            "templatesFrom": source(&config.source.templates_dir),
+        },
+        "watch": config.watch,
+        "lastReloadError": app.live().last_error().map(|e| json!({
+            "at": iso_from_millis(e.at),
+            "message": e.message,
+        })),
+        "journeys": app.journeys().len(),
+        "journalEntries": app.journal().len(),
+        "callbackQueue": app.callbacks().stats().pending,
+        "uptimeSeconds": app.uptime().as_secs(),
+    })
+}
+
+/// The `{"fault": "<callback fault>"}` body of `PUT …/callback-fault`.
+fn callback_fault_field(body: &[u8]) -> Result<CallbackFault, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Request body is not valid JSON: {e}; send {{\"fault\": \"duplicate\"}}"
+        ))
+    })?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::bad_request("value must be of type object"));
+    };
+    if let Some(unknown) = map.keys().find(|k| *k != "fault") {
+        return Err(ApiError::bad_request(format!("{unknown} is not allowed")));
+    }
+    match map.get("fault") {
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("fault: {e}"))),
+        Some(_) => Err(ApiError::bad_request("fault must be a string")),
+        None => Err(ApiError::bad_request("fault is required")),
     }
 }
 

@@ -167,6 +167,20 @@ pub struct ServeArgs {
     /// On shutdown, callbacks due within this long are still attempted; the rest are logged undelivered.
     #[arg(long, env = "OTK_MOCK_CALLBACK_DRAIN", default_value = "5s", value_parser = parse_duration)]
     pub callback_drain: Duration,
+    /// Provider requests kept for GET /__admin/requests (oldest dropped first; 0 keeps none).
+    #[arg(long, env = "OTK_MOCK_JOURNAL_ENTRIES", default_value_t = 10_000)]
+    pub journal_entries: usize,
+    /// The longest an injected delay or hang holds a request; a hang then closes the connection.
+    #[arg(long, env = "OTK_MOCK_FAULT_MAX_WAIT", default_value = "5m", value_parser = parse_duration)]
+    pub fault_max_wait: Duration,
+    /// Reload scenarios and templates when their files change (only --scenarios/--templates
+    /// directories; the bundled catalogue cannot change). A broken change keeps the last good
+    /// catalogue and is reported in the log and in GET /__admin/health.
+    #[arg(long, env = "OTK_MOCK_WATCH")]
+    pub watch: bool,
+    /// How often --watch looks at the files.
+    #[arg(long, env = "OTK_MOCK_WATCH_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
+    pub watch_interval: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -242,6 +256,12 @@ impl ServeArgs {
                 log_entries: self.callback_log_entries,
                 drain_window: self.callback_drain,
             },
+            journal_entries: self.journal_entries,
+            fault_max_wait: self.fault_max_wait,
+            watch: self.watch,
+            watch_interval: self
+                .watch_interval
+                .max(std::time::Duration::from_millis(10)),
         }
     }
 }

@@ -43,6 +43,15 @@ pub struct Config {
     pub expired_scenario: String,
     /// Callback delivery: delay, timeout, retries, signing, queue.
     pub callbacks: CallbackSettings,
+    /// Provider requests kept in the request journal; the oldest is dropped first (0: none).
+    pub journal_entries: usize,
+    /// The longest an injected delay or hang holds a request; a hang that reaches it closes
+    /// the connection without an answer.
+    pub fault_max_wait: Duration,
+    /// Reload the catalogue when the files under `--scenarios` / `--templates` change.
+    pub watch: bool,
+    /// How often `--watch` looks at the files.
+    pub watch_interval: Duration,
 }
 
 impl Default for Config {
@@ -64,6 +73,10 @@ impl Default for Config {
             in_progress_scenario: "in_progress".to_string(),
             expired_scenario: "link_expired".to_string(),
             callbacks: CallbackSettings::default(),
+            journal_entries: 10_000,
+            fault_max_wait: Duration::from_secs(300),
+            watch: false,
+            watch_interval: Duration::from_millis(500),
         }
     }
 }

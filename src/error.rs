@@ -126,6 +126,24 @@ impl ApiError {
         )
     }
 
+    /// The answer of a `status:` fault, as the provider's gateway would give it: 429 with
+    /// `Retry-After` (whole seconds), 500, 502, 503 (with `Retry-After` when given), 504.
+    pub fn injected(status: StatusCode, retry_after: Option<std::time::Duration>) -> Self {
+        let (reason, message) = match status.as_u16() {
+            429 => ("RATE_LIMIT_EXCEEDED", "API rate limit exceeded"),
+            502 => ("BAD_GATEWAY", "Bad Gateway"),
+            503 => ("SERVICE_UNAVAILABLE", "Service Unavailable"),
+            504 => ("GATEWAY_TIMEOUT", "Gateway Timeout"),
+            _ => ("INTERNAL_SERVER_ERROR", "Internal Server Error"),
+        };
+        let mut e = Self::new(status, reason, message);
+        if let Some(after) = retry_after {
+            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            e.headers.push(("retry-after", seconds.to_string()));
+        }
+        e
+    }
+
     /// The body, serialized once.
     pub fn body(&self) -> Bytes {
         let kind = self.status.canonical_reason().unwrap_or("Error");

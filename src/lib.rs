@@ -13,6 +13,9 @@
 //! - [`server`] is the hyper accept loop (limits, timeouts, graceful shutdown); [`routes`] the
 //!   provider surface; [`page`] the hosted journey page; [`admin`] the `/__admin` API;
 //!   [`error`] the provider's JSON error format, built in one place.
+//! - [`journal`] records every provider request before it is answered; [`fault`] makes
+//!   requests and callbacks misbehave on purpose; [`metrics`] counts for Prometheus;
+//!   [`live`] holds the catalogue being served, which [`reload`] replaces under `--watch`.
 //! - [`cli`] is the command line; `main.rs` only maps its result to an exit code.
 
 pub mod admin;
@@ -24,8 +27,13 @@ pub mod client;
 pub mod config;
 pub mod contract;
 pub mod error;
+pub mod fault;
+pub mod journal;
 pub mod journey;
+pub mod live;
+pub mod metrics;
 pub mod page;
+pub mod reload;
 pub mod render;
 pub mod routes;
 pub mod scenario;

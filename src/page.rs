@@ -143,7 +143,8 @@ fn submit(app: &App, id: &str, body: &[u8]) -> Result<Response<Body>, ApiError> 
             Some("Choose an outcome."),
         );
     };
-    let Some(scenario) = app.catalogue().find(&name) else {
+    let catalogue = app.catalogue();
+    let Some(scenario) = catalogue.find(&name) else {
         let text = format!("There is no scenario {name:?}. Choose one of the list.");
         return form(app, &record, StatusCode::BAD_REQUEST, Some(&text));
     };
@@ -186,8 +187,8 @@ fn form(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let outcomes: Vec<Outcome> = app
-        .catalogue()
+    let catalogue = app.catalogue();
+    let outcomes: Vec<Outcome> = catalogue
         .scenarios()
         .iter()
         // Expiry comes from the clock, not from a choice.
@@ -219,7 +220,8 @@ fn result(
         .outcome
         .clone()
         .unwrap_or_else(|| record.scenario.clone());
-    let scenario = app.catalogue().find(&name);
+    let catalogue = app.catalogue();
+    let scenario = catalogue.find(&name);
     let success = record.state == State::Completed;
     let configured = if success {
         record.success_redirect_url()

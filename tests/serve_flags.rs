@@ -95,3 +95,43 @@ fn bad_values_are_usage_errors_naming_the_flag() {
         assert!(error.to_string().contains(args[0]), "{args:?}: {error}");
     }
 }
+
+#[test]
+fn control_plane_flags_have_documented_defaults_and_reach_the_configuration() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.journal_entries, 10_000);
+    assert_eq!(c.fault_max_wait, Duration::from_secs(300));
+    assert!(!c.watch);
+    assert_eq!(c.watch_interval, Duration::from_millis(500));
+    let c = config(&[
+        "--journal-entries",
+        "5",
+        "--fault-max-wait",
+        "30s",
+        "--watch",
+        "--watch-interval",
+        "2s",
+    ])
+    .unwrap();
+    assert_eq!(c.journal_entries, 5);
+    assert_eq!(c.fault_max_wait, Duration::from_secs(30));
+    assert!(c.watch);
+    assert_eq!(c.watch_interval, Duration::from_secs(2));
+}
+
+#[test]
+fn control_plane_flags_appear_in_help_with_their_variables() {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let serve = command.find_subcommand_mut("serve").expect("serve");
+    let help = serve.render_long_help().to_string();
+    for (flag, variable) in [
+        ("--journal-entries", "OTK_MOCK_JOURNAL_ENTRIES"),
+        ("--fault-max-wait", "OTK_MOCK_FAULT_MAX_WAIT"),
+        ("--watch", "OTK_MOCK_WATCH"),
+        ("--watch-interval", "OTK_MOCK_WATCH_INTERVAL"),
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+        assert!(help.contains(variable), "{variable} missing from --help");
+    }
+}

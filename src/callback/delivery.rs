@@ -78,7 +78,12 @@ impl Dispatcher {
                 HeaderValue::from_static(concat!("otk-mock/", env!("CARGO_PKG_VERSION"))),
             ),
         ];
-        if let (Some(name), Some(key)) = (&self.auth_header, &delivery.auth_key) {
+        let key = if delivery.wrong_auth {
+            Some(super::WRONG_AUTH_KEY)
+        } else {
+            delivery.auth_key.as_deref()
+        };
+        if let (Some(name), Some(key)) = (&self.auth_header, key) {
             match HeaderValue::from_str(key) {
                 Ok(value) => headers.push((name.clone(), value)),
                 Err(_) => {

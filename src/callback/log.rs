@@ -45,7 +45,7 @@ pub struct Attempt {
 pub struct Lost {
     pub journey_id: String,
     pub delivery: Option<u64>,
-    /// `queue_full`, `shutdown` or `reset`.
+    /// `queue_full`, `shutdown`, `reset` or `fault` (a `drop` callback fault).
     pub reason: &'static str,
     pub at: String,
 }

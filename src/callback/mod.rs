@@ -89,6 +89,22 @@ pub struct Delivery {
     pub delay: Duration,
     /// The Standard Webhooks message id (`webhook-id`), the same on every attempt.
     pub webhook_id: String,
+    /// The `wrong_auth` callback fault: the auth header carries [`WRONG_AUTH_KEY`] instead of
+    /// `authKeyForCallback` (sent even when the journey has no key).
+    pub wrong_auth: bool,
+}
+
+/// The key a `wrong_auth` callback fault sends in the auth header.
+pub const WRONG_AUTH_KEY: &str = "otk-mock-wrong-auth-key";
+
+/// What callback faults did, for metrics.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultStats {
+    /// Callbacks never sent because of a `drop` fault.
+    pub dropped: u64,
+    /// Extra deliveries queued by a `duplicate` fault.
+    pub duplicated: u64,
 }
 
 /// How a delivery ended, as the journey store records it.
@@ -162,6 +178,8 @@ pub struct Dispatcher {
     failed: AtomicU64,
     dropped: AtomicU64,
     undelivered: AtomicU64,
+    fault_dropped: AtomicU64,
+    fault_duplicated: AtomicU64,
 }
 
 impl Dispatcher {
@@ -193,6 +211,8 @@ impl Dispatcher {
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             undelivered: AtomicU64::new(0),
+            fault_dropped: AtomicU64::new(0),
+            fault_duplicated: AtomicU64::new(0),
             settings,
         }
     }
@@ -275,6 +295,25 @@ impl Dispatcher {
         }
     }
 
+    /// A `drop` callback fault: the callback is never sent; it is listed under `lost` with
+    /// reason `fault`, and the journey's callback status is `lost`.
+    pub fn drop_by_fault(&self, journey_id: &str) {
+        self.fault_dropped.fetch_add(1, Ordering::Relaxed);
+        self.lose(journey_id, None, "fault", ());
+    }
+
+    /// A `duplicate` callback fault queued an extra delivery.
+    pub fn duplicated_by_fault(&self) {
+        self.fault_duplicated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn fault_stats(&self) -> FaultStats {
+        FaultStats {
+            dropped: self.fault_dropped.load(Ordering::Relaxed),
+            duplicated: self.fault_duplicated.load(Ordering::Relaxed),
+        }
+    }
+
     /// Cancel every pending delivery and forget the log (`POST /__admin/reset`).
     pub fn reset(&self) {
         let pending: Vec<Pending> = self.lock().pending.drain().map(|(_, p)| p).collect();
@@ -290,6 +329,8 @@ impl Dispatcher {
             &self.failed,
             &self.dropped,
             &self.undelivered,
+            &self.fault_dropped,
+            &self.fault_duplicated,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -334,7 +375,7 @@ impl Dispatcher {
         reason: &'static str,
         error: E,
     ) -> E {
-        if reason != "queue_full" {
+        if reason != "queue_full" && reason != "fault" {
             self.undelivered.fetch_add(1, Ordering::Relaxed);
         }
         self.lost.push(Lost {
@@ -385,6 +426,7 @@ mod tests {
             body: Bytes::from_static(b"{}"),
             delay: Duration::from_secs(60),
             webhook_id: "msg_1".into(),
+            wrong_auth: false,
         };
         assert!(dispatcher.enqueue(delivery.clone()).is_ok());
         assert_eq!(dispatcher.enqueue(delivery), Err(EnqueueError::Full));

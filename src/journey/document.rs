@@ -26,17 +26,13 @@ impl Journeys {
         record: &JourneyRecord,
         for_callback: bool,
     ) -> Result<Value, JourneyError> {
-        let journey = record.to_journey(
-            self.catalogue.client_id(),
-            record.callback.sent && !for_callback,
-        );
-        let (_, person) = self.catalogue.stateless_journey(&record.id);
+        let catalogue = self.catalogue();
+        let journey =
+            record.to_journey(catalogue.client_id(), record.callback.sent && !for_callback);
+        let (_, person) = catalogue.stateless_journey(&record.id);
         let name = self.rendering_scenario(record);
-        let rendered = match self.catalogue.find(name) {
-            Some(scenario) => self
-                .catalogue
-                .renderer()
-                .render(scenario, &journey, &person),
+        let rendered = match catalogue.find(name) {
+            Some(scenario) => catalogue.renderer().render(scenario, &journey, &person),
             None => {
                 // The catalogue lacks the in-progress or expired scenario (a custom
                 // catalogue): render the bound one and say what state the journey is in.
@@ -45,13 +41,13 @@ impl Journeys {
                 } else {
                     ("IN_PROGRESS", "IN_PROGRESS", "Journey In Progress")
                 };
-                let bound = self.catalogue.find(&record.scenario).ok_or_else(|| {
+                let bound = catalogue.find(&record.scenario).ok_or_else(|| {
                     JourneyError::Internal(format!(
                         "scenario {} is not in the catalogue",
                         record.scenario
                     ))
                 })?;
-                self.catalogue
+                catalogue
                     .renderer()
                     .render(bound, &journey, &person)
                     .map(|mut v| {

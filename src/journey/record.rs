@@ -96,6 +96,9 @@ pub struct CallbackState {
     pub delay: Option<Duration>,
     /// The Standard Webhooks message id, kept so a redelivery carries the same one.
     pub webhook_id: Option<String>,
+    /// What happens to the callback (`X-Mock-Callback-Fault`, or the admin API); `None`: the
+    /// scenario's `[callback] fault`, if any.
+    pub fault: Option<crate::fault::CallbackFault>,
 }
 
 /// A journey made by create-journey-url or the admin API.
@@ -242,6 +245,7 @@ impl JourneyRecord {
                 "attempts": self.callback.attempts,
                 "delayOverride": self.callback.delay.map(|d| humantime::format_duration(d).to_string()),
                 "webhookId": self.callback.webhook_id,
+                "fault": self.callback.fault,
             },
             "revision": self.revision,
         })

@@ -18,6 +18,8 @@ use super::record::{BoundBy, CallbackState, CallbackStatus, Ending, JourneyRecor
 use super::store::{JourneyStore, StoreError};
 use crate::callback::{Delivery, DeliveryObserver, Dispatcher, EnqueueError, Settled};
 use crate::catalogue::Catalogue;
+use crate::fault::CallbackFault;
+use crate::live::Live;
 use crate::render::person;
 use crate::render::time::now_millis;
 use crate::scenario::Scenario;
@@ -58,7 +60,8 @@ pub enum JourneyError {
 /// The journeys of one mock instance.
 pub struct Journeys {
     store: Arc<dyn JourneyStore>,
-    pub(super) catalogue: Arc<Catalogue>,
+    /// The catalogue being served (a hot reload may replace it); read it per operation.
+    live: Arc<Live>,
     callbacks: Arc<Dispatcher>,
     pub(super) settings: JourneySettings,
     next_id: AtomicU64,
@@ -98,13 +101,13 @@ impl DeliveryObserver for StoreObserver {
 impl Journeys {
     pub fn new(
         store: Arc<dyn JourneyStore>,
-        catalogue: Arc<Catalogue>,
+        live: Arc<Live>,
         callbacks: Arc<Dispatcher>,
         settings: JourneySettings,
     ) -> Arc<Journeys> {
         Arc::new_cyclic(|me| Journeys {
             store,
-            catalogue,
+            live,
             callbacks,
             settings,
             next_id: AtomicU64::new(0),
@@ -120,6 +123,20 @@ impl Journeys {
         &self.settings
     }
 
+    /// The catalogue being served now.
+    pub(super) fn catalogue(&self) -> Arc<Catalogue> {
+        self.live.catalogue()
+    }
+
+    /// How many journeys are kept.
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// `<public url>/journey/<id>`.
     pub fn journey_url(&self, id: &str) -> String {
         format!("{}/journey/{id}", self.settings.public_url)
@@ -130,7 +147,7 @@ impl Journeys {
     fn fresh_id(&self) -> String {
         loop {
             let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let mut rng = person::journey_rng(self.catalogue.seed(), &format!("\u{0}create-{n}"));
+            let mut rng = person::journey_rng(self.catalogue().seed(), &format!("\u{0}create-{n}"));
             let id = journey_id(&mut rng);
             if self.store.get(&id).is_none() {
                 return id;
@@ -145,12 +162,14 @@ impl Journeys {
         scenario: &Scenario,
         bound_by: BoundBy,
         callback_delay: Option<Duration>,
+        callback_fault: Option<CallbackFault>,
     ) -> Result<JourneyRecord, JourneyError> {
         let processing_config = request.effective_processing_config();
+        let catalogue = self.catalogue();
         let mut attempt = 0;
         loop {
             let id = self.fresh_id();
-            let (facts, _) = self.catalogue.stateless_journey(&id);
+            let (facts, _) = catalogue.stateless_journey(&id);
             let now = now_millis();
             let record = JourneyRecord {
                 id,
@@ -173,6 +192,7 @@ impl Journeys {
                 updated_at: now,
                 callback: CallbackState {
                     delay: callback_delay,
+                    fault: callback_fault.clone(),
                     ..CallbackState::default()
                 },
                 revision: 0,
@@ -245,9 +265,10 @@ impl Journeys {
         let current = self
             .get(id)
             .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        let catalogue = self.catalogue();
         let chosen = match scenario {
             Some(s) => s,
-            None => self.catalogue.find(&current.scenario).ok_or_else(|| {
+            None => catalogue.find(&current.scenario).ok_or_else(|| {
                 JourneyError::Internal(format!("bound scenario {} is gone", current.scenario))
             })?,
         };
@@ -290,7 +311,7 @@ impl Journeys {
         scenario: &Scenario,
     ) -> Result<(JourneyRecord, bool), JourneyError> {
         if self.get(id).is_none() {
-            let (facts, _) = self.catalogue.stateless_journey(id);
+            let (facts, _) = self.catalogue().stateless_journey(id);
             let now = now_millis();
             let mut record = JourneyRecord {
                 id: id.to_string(),
@@ -350,6 +371,33 @@ impl Journeys {
         Ok((record, false))
     }
 
+    /// Set (or, with `None`, clear) the callback fault of a journey that has not ended.
+    pub fn set_callback_fault(
+        &self,
+        id: &str,
+        fault: Option<CallbackFault>,
+    ) -> Result<JourneyRecord, JourneyError> {
+        self.get(id)
+            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        let mut outcome = Ok(());
+        let record = self
+            .store
+            .update(id, &mut |r| {
+                if r.state.is_terminal() {
+                    outcome = Err(JourneyError::Ended {
+                        id: r.id.clone(),
+                        state: r.state.as_str(),
+                    });
+                    return false;
+                }
+                r.callback.fault = fault.clone();
+                true
+            })
+            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        outcome?;
+        Ok(record)
+    }
+
     /// Queue a new delivery of an ended journey's callback, with the same body and webhook id.
     pub fn redeliver(&self, id: &str) -> Result<u64, JourneyError> {
         let record = self
@@ -361,7 +409,8 @@ impl Journeys {
         if record.callback_url().is_none() {
             return Err(JourneyError::NoCallbackUrl(id.to_string()));
         }
-        self.dispatch(&record)
+        // A redelivery is QA's way to recover: it is sent as it is, without the callback fault.
+        self.dispatch(&record, false)
     }
 
     /// Forget every journey and callback.
@@ -373,7 +422,7 @@ impl Journeys {
     /// Apply a due time-based transition inside the store's lock.
     fn apply(&self, r: &mut JourneyRecord, due: Due, at: i64) -> bool {
         match due {
-            Due::AutoComplete => match self.catalogue.find(&r.scenario) {
+            Due::AutoComplete => match self.catalogue().find(&r.scenario) {
                 Some(s) => self.end(r, s, Ending::AutoComplete, at),
                 None => false,
             },
@@ -398,14 +447,16 @@ impl Journeys {
     /// After a journey ended: its callback, if it has a URL.
     fn after_end(&self, record: &JourneyRecord) {
         if record.callback_url().is_some() {
-            if let Err(e) = self.dispatch(record) {
+            if let Err(e) = self.dispatch(record, true) {
                 tracing::warn!(journey_id = %record.id, error = %e, "callback not queued");
             }
         }
     }
 
-    /// Render the callback body once and queue a delivery of it.
-    fn dispatch(&self, record: &JourneyRecord) -> Result<u64, JourneyError> {
+    /// Render the callback body once and queue a delivery of it, with the journey's (or else
+    /// its scenario's) callback fault when `with_fault`. Returns the delivery's number (the
+    /// first one's, for a duplicate; 0 when the fault dropped it).
+    fn dispatch(&self, record: &JourneyRecord, with_fault: bool) -> Result<u64, JourneyError> {
         let url = record
             .callback_url()
             .ok_or_else(|| JourneyError::NoCallbackUrl(record.id.clone()))?
@@ -414,11 +465,21 @@ impl Journeys {
         let body = serde_json::to_vec(&document)
             .map(Bytes::from)
             .map_err(|e| JourneyError::Internal(e.to_string()))?;
-        let scenario_delay = record
+        let catalogue = self.catalogue();
+        let scenario = record
             .outcome
             .as_deref()
-            .and_then(|name| self.catalogue.find(name))
-            .and_then(|s| s.callback_delay);
+            .and_then(|name| catalogue.find(name));
+        let scenario_delay = scenario.and_then(|s| s.callback_delay);
+        let fault = if with_fault {
+            record
+                .callback
+                .fault
+                .clone()
+                .or_else(|| scenario.and_then(|s| s.callback_fault.clone()))
+        } else {
+            None
+        };
         let delay = record
             .callback
             .delay
@@ -430,15 +491,30 @@ impl Journeys {
             r.callback.webhook_id = Some(webhook_id.clone());
             true
         });
+        let fault = fault.unwrap_or_default();
+        if fault.drop {
+            tracing::info!(journey_id = %record.id, "callback dropped by its fault");
+            self.callbacks.drop_by_fault(&record.id);
+            return Ok(0);
+        }
         let delivery = Delivery {
             journey_id: record.id.clone(),
             url,
             auth_key: record.auth_key().map(str::to_string),
             body,
-            delay,
+            delay: delay.saturating_add(fault.delay.unwrap_or_default()),
             webhook_id,
+            wrong_auth: fault.wrong_auth,
         };
-        Ok(self.callbacks.enqueue(delivery)?)
+        let first = if fault.duplicate {
+            let first = self.callbacks.enqueue(delivery.clone())?;
+            self.callbacks.duplicated_by_fault();
+            first
+        } else {
+            0
+        };
+        let last = self.callbacks.enqueue(delivery)?;
+        Ok(if first > 0 { first } else { last })
     }
 
     /// Arm a timer for the journey's next deadline, so that it changes on time even if

@@ -217,6 +217,8 @@ struct ScenarioFile {
     variables: toml::Table,
     #[serde(default)]
     callback: Option<CallbackFile>,
+    #[serde(default)]
+    fault: Option<FaultFile>,
 }
 
 fn default_terminal() -> bool {
@@ -227,6 +229,18 @@ fn default_terminal() -> bool {
 #[serde(deny_unknown_fields)]
 struct CallbackFile {
     delay: Option<String>,
+    fault: Option<String>,
+}
+
+/// `[fault]`: a fault for get-journey requests that render the scenario.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultFile {
+    /// In the `X-Mock-Fault` syntax.
+    inject: String,
+    probability: Option<f64>,
+    seed: Option<u64>,
+    times: Option<u64>,
 }
 
 /// Whether `name` can be a scenario name or alias: it must be usable as a journey-id prefix.
@@ -307,7 +321,10 @@ pub fn parse_scenario(file: &SourceFile, errors: &mut Vec<LoadError>) -> Option<
         }
     }
     let mut callback_delay = None;
-    if let Some(CallbackFile { delay: Some(delay) }) = &raw.callback {
+    if let Some(CallbackFile {
+        delay: Some(delay), ..
+    }) = &raw.callback
+    {
         match humantime::parse_duration(delay) {
             Ok(d) => callback_delay = Some(d),
             Err(e) => errors.push(
@@ -320,6 +337,24 @@ pub fn parse_scenario(file: &SourceFile, errors: &mut Vec<LoadError>) -> Option<
             ),
         }
     }
+    let mut callback_fault = None;
+    if let Some(CallbackFile {
+        fault: Some(text), ..
+    }) = &raw.callback
+    {
+        match text.parse::<crate::fault::CallbackFault>() {
+            Ok(f) => callback_fault = Some(f),
+            Err(e) => errors.push(
+                LoadError::new(&file.origin, e.to_string())
+                    .at_line(line_of_key_in(&file.text, "callback", "fault"))
+                    .field("callback.fault"),
+            ),
+        }
+    }
+    let fault = raw
+        .fault
+        .as_ref()
+        .and_then(|f| parse_fault_table(f, file, errors));
     if errors.len() > before {
         return None;
     }
@@ -338,8 +373,66 @@ pub fn parse_scenario(file: &SourceFile, errors: &mut Vec<LoadError>) -> Option<
         terminal: raw.terminal,
         variables,
         callback_delay,
+        callback_fault,
+        fault,
         source: file.origin.clone(),
     })
+}
+
+/// Check a `[fault]` table; problems are pushed to `errors` with their line and field.
+fn parse_fault_table(
+    raw: &FaultFile,
+    file: &SourceFile,
+    errors: &mut Vec<LoadError>,
+) -> Option<crate::fault::rules::ScenarioFault> {
+    let at = |key: &str, message: String| {
+        LoadError::new(&file.origin, message)
+            .at_line(line_of_key_in(&file.text, "fault", key))
+            .field(format!("fault.{key}"))
+    };
+    let before = errors.len();
+    let inject = match raw.inject.parse::<crate::fault::Fault>() {
+        Ok(f) => Some(f),
+        Err(e) => {
+            errors.push(at("inject", e.to_string()));
+            None
+        }
+    };
+    let probability = raw.probability.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&probability) {
+        errors.push(at(
+            "probability",
+            format!("{probability} must be between 0 and 1"),
+        ));
+    }
+    if raw.times == Some(0) {
+        errors.push(at("times", "must be at least 1".to_string()));
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(crate::fault::rules::ScenarioFault {
+        inject: std::sync::Arc::new(inject?),
+        probability,
+        seed: raw.seed,
+        times: raw.times,
+    })
+}
+
+/// The line of `key = ...` inside the `[table]` section, if it is written there.
+fn line_of_key_in(text: &str, table: &str, key: &str) -> Option<usize> {
+    let header = format!("[{table}]");
+    let start = text.lines().position(|l| l.trim() == header)?;
+    text.lines()
+        .enumerate()
+        .skip(start + 1)
+        .take_while(|(_, l)| !l.trim_start().starts_with('['))
+        .find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|(i, _)| i + 1)
 }
 
 /// Parse every scenario file, then check names and aliases are unique across the catalogue.
@@ -421,6 +514,36 @@ message = "Journey Completed"
         parse_scenario(&file("s", &text), &mut errors);
         assert_eq!(errors[0].field.as_deref(), Some("callback.delay"));
         assert_eq!(errors[0].line, Some(8));
+    }
+
+    #[test]
+    fn fault_tables_parse_and_their_mistakes_name_line_and_field() {
+        let mut errors = Vec::new();
+        let text = format!(
+            "{GOOD}[fault]\ninject = \"delay:uniform(10ms,20ms)\"\nprobability = 0.5\ntimes = 3\n[callback]\nfault = \"duplicate; wrong_auth\"\n"
+        );
+        let s = parse_scenario(&file("s", &text), &mut errors).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let fault = s.fault.unwrap();
+        assert_eq!((fault.probability, fault.times), (0.5, Some(3)));
+        assert!(s.callback_fault.unwrap().duplicate);
+
+        for (table, field, line) in [
+            ("[fault]\ninject = \"explode\"\n", "fault.inject", 8),
+            (
+                "[fault]\ninject = \"reset\"\nprobability = 2.0\n",
+                "fault.probability",
+                9,
+            ),
+            ("[fault]\ninject = \"reset\"\ncolour = 1\n", "colour", 9),
+            ("[callback]\nfault = \"explode\"\n", "callback.fault", 8),
+        ] {
+            let mut errors = Vec::new();
+            let text = format!("{GOOD}{table}");
+            assert!(parse_scenario(&file("s", &text), &mut errors).is_none());
+            assert_eq!(errors[0].field.as_deref(), Some(field), "{errors:?}");
+            assert_eq!(errors[0].line, Some(line), "{errors:?}");
+        }
     }
 
     #[test]

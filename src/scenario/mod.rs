@@ -1,7 +1,8 @@
 //! Scenarios: the model of one outcome (`scenarios/<name>.toml`), and how a request picks one.
 //!
 //! A scenario is data: a description, the Tera template that renders its journey document,
-//! the status it ends in, aliases, variables for the template, and callback settings. Loading
+//! the status it ends in, aliases, variables for the template, callback settings, and the
+//! faults it injects (`[fault]` for get-journey, `[callback] fault` for its callback). Loading
 //! and checking the files is [`loader`]'s job; this module owns the model and selection.
 
 pub mod bundled;
@@ -32,6 +33,12 @@ pub struct Scenario {
     /// Callback settings: `[callback] delay = "2s"`.
     #[serde(skip_serializing_if = "Option::is_none", with = "duration_opt")]
     pub callback_delay: Option<Duration>,
+    /// `[callback] fault = "duplicate"`: what happens to this scenario's callbacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_fault: Option<crate::fault::CallbackFault>,
+    /// `[fault]`: a fault injected into get-journey requests that render this scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::fault::rules::ScenarioFault>,
     /// Where the scenario came from, for messages.
     #[serde(skip)]
     pub source: String,
@@ -125,6 +132,8 @@ mod tests {
             terminal: true,
             variables: Map::new(),
             callback_delay: None,
+            callback_fault: None,
+            fault: None,
             source: String::new(),
         }
     }

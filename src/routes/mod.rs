@@ -9,6 +9,14 @@
 //! Scenario selection for get-journey, first match wins: the journey's binding (a journey
 //! created here or bound through the admin API), the journey-id prefix, `X-Mock-Scenario`,
 //! the default (or 404 under `--strict`).
+//!
+//! Every provider request (anything outside `/__admin/` and `/journey/`) is recorded in the
+//! [`Journal`] and counted in the [`Metrics`] before its answer is handed to hyper
+//! (`control.rs`, which also applies faults and swaps the catalogue on reload). A fault
+//! ([`crate::fault`]) is decided only once the request has passed every check and its
+//! scenario is known, so a fault never hides a mistake in the request: a `status:` fault
+//! answers instead of the work (nothing is created), every other outcome spoils the answer
+//! of work that was done (a create-journey-url call did create its journey).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,19 +27,29 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
+use tokio::sync::watch;
 use tracing::Instrument;
+
+mod control;
+
+use control::{callback_fault_header, fault_header, Note};
 
 use crate::cache::BodyCache;
 use crate::callback::{Dispatcher, Stats};
 use crate::catalogue::Catalogue;
 use crate::config::Config;
 use crate::error::{ApiError, JSON_UTF8};
+use crate::fault::rules::Rules;
+use crate::fault::{CallbackFault, Fault};
+use crate::journal::{Journal, RouteKind, ShortStr};
 use crate::journey::create;
 use crate::journey::record::BoundBy;
 use crate::journey::service::{JourneySettings, StoreObserver};
 use crate::journey::{JourneyRecord, JourneyStore, Journeys, MemoryStore};
+use crate::live::{Live, Loaded};
+use crate::metrics::Metrics;
 use crate::scenario::{Scenario, Selection};
-use crate::server::{full, Body};
+use crate::server::{full, Body, Connection};
 
 /// The path prefix of every provider route.
 pub const API_PREFIX: &str = "/api/v3/otk-service/";
@@ -39,35 +57,58 @@ pub const API_PREFIX: &str = "/api/v3/otk-service/";
 pub const SCENARIO_HEADER: &str = "x-mock-scenario";
 /// The header of a create call that sets that journey's callback delay.
 pub const CALLBACK_DELAY_HEADER: &str = "x-mock-callback-delay";
+/// The header that injects a fault into one provider request (see [`crate::fault`]).
+pub const FAULT_HEADER: &str = "x-mock-fault";
+/// The header of a create call that sets that journey's callback fault.
+pub const CALLBACK_FAULT_HEADER: &str = "x-mock-callback-fault";
 
 /// The state every request handler shares.
 pub struct App {
     config: Config,
-    catalogue: Arc<Catalogue>,
+    live: Arc<Live>,
     cache: BodyCache,
     journeys: Arc<Journeys>,
     next_request_id: AtomicU64,
+    journal: Journal,
+    faults: Rules,
+    metrics: Metrics,
+    stopping: watch::Sender<bool>,
+    started: Instant,
 }
 
 /// Where a request is going, once its path has been read.
-enum Route<'a> {
-    CreateJourney,
-    GetJourney(&'a str),
+enum Surface<'a> {
+    Admin,
+    Page,
+    Provider(RouteKind, Option<&'a str>),
+}
+
+fn surface(path: &str) -> Surface<'_> {
+    if path.starts_with(crate::admin::PREFIX) {
+        return Surface::Admin;
+    }
+    if path.starts_with(crate::page::PREFIX) {
+        return Surface::Page;
+    }
+    match path.strip_prefix(API_PREFIX) {
+        Some("create-journey-url") => Surface::Provider(RouteKind::CreateJourneyUrl, None),
+        Some(rest) => match rest.strip_prefix("get-journey/") {
+            Some(id) if !id.is_empty() && !id.contains('/') => {
+                Surface::Provider(RouteKind::GetJourney, Some(id))
+            }
+            _ => Surface::Provider(RouteKind::Other, None),
+        },
+        None => Surface::Provider(RouteKind::Other, None),
+    }
 }
 
 impl App {
     /// The app for `config`; `journeyUrl`s start with `config.public_url`, or with
     /// `http://<config.bind>` when it is not set (the server sets it from the bound address).
     pub fn new(config: Config, catalogue: Catalogue) -> Self {
-        let catalogue = Arc::new(catalogue);
-        for (flag, name) in [
-            ("--in-progress-scenario", &config.in_progress_scenario),
-            ("--expired-scenario", &config.expired_scenario),
-        ] {
-            if catalogue.find(name).is_none() {
-                tracing::warn!(scenario = %name, "{flag} names no scenario of the catalogue; such journeys render their bound scenario with the status patched");
-            }
-        }
+        warn_missing_lifecycle_scenarios(&config, &catalogue);
+        let metrics = Metrics::default();
+        let live = Arc::new(Live::new(catalogue, &metrics));
         let store: Arc<dyn JourneyStore> = Arc::new(MemoryStore::new(config.max_journeys));
         let callbacks = Arc::new(Dispatcher::new(
             config.callbacks.clone(),
@@ -75,7 +116,7 @@ impl App {
         ));
         let journeys = Journeys::new(
             store,
-            catalogue.clone(),
+            live.clone(),
             callbacks,
             JourneySettings {
                 policy: crate::journey::lifecycle::Policy {
@@ -89,10 +130,15 @@ impl App {
         );
         App {
             cache: BodyCache::new(config.cache_entries),
-            config,
-            catalogue,
+            journal: Journal::new(config.journal_entries),
+            faults: Rules::new(config.seed),
+            metrics,
+            live,
             journeys,
             next_request_id: AtomicU64::new(1),
+            stopping: watch::channel(false).0,
+            started: Instant::now(),
+            config,
         }
     }
 
@@ -113,16 +159,56 @@ impl App {
         &self.config
     }
 
-    pub fn catalogue(&self) -> &Catalogue {
-        &self.catalogue
+    /// The catalogue being served now (a hot reload may replace it at any time).
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.live.catalogue()
+    }
+
+    /// The catalogue being served now, with its generation and per-scenario state.
+    pub fn live(&self) -> &Live {
+        &self.live
     }
 
     pub fn cache(&self) -> &BodyCache {
         &self.cache
     }
 
-    /// Answer one request. Never fails: every error is a response in the provider's format.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The journal's entries that `filter` accepts, oldest first (`GET /__admin/requests`).
+    pub fn requests(&self, filter: &crate::journal::Filter) -> Vec<serde_json::Value> {
+        self.journal.query(filter, &self.metrics.scenario_names())
+    }
+
+    /// How many journal entries `filter` accepts (`POST /__admin/requests/count`).
+    pub fn request_count(&self, filter: &crate::journal::Filter) -> usize {
+        self.journal.count(filter, &self.metrics.scenario_names())
+    }
+
+    pub fn faults(&self) -> &Rules {
+        &self.faults
+    }
+
+    /// How long the app has been up.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Changes to `true` when the server begins to shut down.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Tell held requests (delays, hangs) and the watcher that the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Answer one request on `conn`. Never fails: every error is a response in the provider's
+    /// format (or, for a connection fault, the connection ends without one).
+    pub async fn handle(&self, request: Request<Incoming>, conn: &Connection) -> Response<Body> {
         let started = Instant::now();
         let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!(
@@ -134,13 +220,28 @@ impl App {
             status = tracing::field::Empty,
             latency_us = tracing::field::Empty,
         );
-        let response = match self.route(request).instrument(span.clone()).await {
-            Ok(response) => response,
-            Err(error) => {
-                if error.status.is_server_error() {
-                    tracing::warn!(parent: &span, %error, "request failed");
-                }
-                error.into_response()
+        let response = match surface(request.uri().path()) {
+            Surface::Admin => {
+                let answer = crate::admin::route(self, request)
+                    .instrument(span.clone())
+                    .await;
+                self.answer(answer, &span, false)
+            }
+            Surface::Page => {
+                let answer = crate::page::route(self, request)
+                    .instrument(span.clone())
+                    .await;
+                self.answer(answer, &span, false)
+            }
+            Surface::Provider(route, journey_id) => {
+                let note = Note {
+                    route,
+                    journey_id: journey_id.map(ShortStr::new),
+                    scenario: None,
+                    selection: None,
+                    fault: None,
+                };
+                self.provider(request, note, started, &span, conn).await
             }
         };
         span.record("status", response.status().as_u16());
@@ -149,41 +250,54 @@ impl App {
         response
     }
 
-    async fn route(&self, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-        let path = request.uri().path().to_string();
-        if path.starts_with(crate::admin::PREFIX) {
-            return crate::admin::route(self, request).await;
+    fn answer(
+        &self,
+        answer: Result<Response<Body>, ApiError>,
+        span: &tracing::Span,
+        injected: bool,
+    ) -> Response<Body> {
+        match answer {
+            Ok(response) => response,
+            Err(error) => {
+                if error.status.is_server_error() && !injected {
+                    tracing::warn!(parent: span, %error, "request failed");
+                }
+                error.into_response()
+            }
         }
-        if path.starts_with(crate::page::PREFIX) {
-            return crate::page::route(self, request).await;
-        }
-        let route = match path.strip_prefix(API_PREFIX) {
-            Some("create-journey-url") => Route::CreateJourney,
-            Some(rest) => match rest.strip_prefix("get-journey/") {
-                Some(id) if !id.is_empty() && !id.contains('/') => Route::GetJourney(id),
-                _ => return Err(ApiError::route_not_found(request.method(), &path)),
-            },
-            None => return Err(ApiError::route_not_found(request.method(), &path)),
-        };
-        match route {
-            Route::CreateJourney => {
+    }
+
+    async fn provider_route(
+        &self,
+        request: Request<Incoming>,
+        note: &mut Note,
+    ) -> Result<Response<Body>, ApiError> {
+        match note.route {
+            RouteKind::Other => Err(ApiError::route_not_found(
+                request.method(),
+                request.uri().path(),
+            )),
+            RouteKind::CreateJourneyUrl => {
                 if *request.method() != Method::POST {
                     return Err(ApiError::method_not_allowed(request.method(), "POST"));
                 }
                 self.authorize(&request)?;
                 let header = scenario_header(&request)?;
                 let delay = callback_delay_header(&request)?;
+                let fault = fault_header(&request)?;
+                let callback_fault = callback_fault_header(&request)?;
                 let body = read_body(request, self.config.max_body_bytes).await?;
-                self.create_journey(&body, header.as_deref(), delay)
+                self.create_journey(&body, header.as_deref(), delay, callback_fault, fault, note)
             }
-            Route::GetJourney(id) => {
+            RouteKind::GetJourney => {
                 if !matches!(*request.method(), Method::POST | Method::GET) {
                     return Err(ApiError::method_not_allowed(request.method(), "GET, POST"));
                 }
                 self.authorize(&request)?;
                 let header = scenario_header(&request)?;
+                let fault = fault_header(&request)?;
                 read_body(request, self.config.max_body_bytes).await?;
-                self.get_journey(id, header.as_deref())
+                self.get_journey(header.as_deref(), fault, note)
             }
         }
     }
@@ -202,23 +316,19 @@ impl App {
         }
     }
 
-    /// Pick the scenario for a journey read by id: prefix, header, default (or 404 under
-    /// `--strict`).
-    pub fn select(
+    /// Pick the scenario of `catalogue` for a journey read by id: prefix, header, default (or
+    /// 404 under `--strict`).
+    pub fn select<'c>(
         &self,
+        catalogue: &'c Catalogue,
         journey_id: &str,
         header: Option<&str>,
-    ) -> Result<(&Scenario, Selection), ApiError> {
+    ) -> Result<(&'c Scenario, Selection), ApiError> {
         let from_header = match header {
-            Some(name) => Some(self.catalogue.find(name).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "X-Mock-Scenario names no scenario: {name:?}; known scenarios: {}",
-                    self.catalogue.names().join(", ")
-                ))
-            })?),
+            Some(name) => Some(named_scenario(catalogue, name, "X-Mock-Scenario")?),
             None => None,
         };
-        if let Some(s) = self.catalogue.by_prefix(journey_id) {
+        if let Some(s) = catalogue.by_prefix(journey_id) {
             return Ok((s, Selection::Prefix));
         }
         if let Some(s) = from_header {
@@ -227,23 +337,8 @@ impl App {
         if self.config.strict {
             return Err(ApiError::journey_not_found());
         }
-        match self.catalogue.find(&self.config.default_scenario) {
-            Some(s) => Ok((s, Selection::Default)),
-            None => {
-                tracing::error!(scenario = %self.config.default_scenario, "the default scenario is not in the catalogue");
-                Err(ApiError::internal())
-            }
-        }
-    }
-
-    /// The scenario named `name` for a request, or a 400 listing the known ones.
-    pub fn named_scenario(&self, name: &str, origin: &str) -> Result<&Scenario, ApiError> {
-        self.catalogue.find(name).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{origin} names no scenario: {name:?}; known scenarios: {}",
-                self.catalogue.names().join(", ")
-            ))
-        })
+        self.default_scenario(catalogue)
+            .map(|s| (s, Selection::Default))
     }
 
     fn create_journey(
@@ -251,23 +346,37 @@ impl App {
         body: &[u8],
         header: Option<&str>,
         callback_delay: Option<Duration>,
+        callback_fault: Option<CallbackFault>,
+        fault: Option<Fault>,
+        note: &mut Note,
     ) -> Result<Response<Body>, ApiError> {
         let request = create::parse(body).map_err(|e| ApiError::bad_request(e.0))?;
+        let loaded = self.live.load();
+        let catalogue = &*loaded.catalogue;
         let (scenario, bound_by) = match (header, request.scenario_reference()) {
             (Some(name), _) => (
-                self.named_scenario(name, "X-Mock-Scenario")?,
+                named_scenario(catalogue, name, "X-Mock-Scenario")?,
                 BoundBy::Header,
             ),
             (None, Some(name)) => (
-                self.named_scenario(name, "userInfo.externalReferenceId")?,
+                named_scenario(catalogue, name, "userInfo.externalReferenceId")?,
                 BoundBy::ExternalReferenceId,
             ),
-            (None, None) => (self.default_scenario()?, BoundBy::Default),
+            (None, None) => (self.default_scenario(catalogue)?, BoundBy::Default),
         };
         tracing::Span::current().record("scenario", scenario.name.as_str());
-        let record = self
-            .journeys
-            .create(request, scenario, bound_by, callback_delay)?;
+        note.scenario = loaded.info(scenario).and_then(|i| i.key);
+        note.selection = Some(match bound_by {
+            BoundBy::Header => "header",
+            BoundBy::ExternalReferenceId => "external_reference_id",
+            _ => "default",
+        });
+        note.fault = self.decide(fault, note.route, None, None);
+        note.fault_status()?;
+        let record =
+            self.journeys
+                .create(request, scenario, bound_by, callback_delay, callback_fault)?;
+        note.journey_id = Some(ShortStr::new(&record.id));
         let answer = serde_json::json!({
             "flow": {
                 "flowId": record.flow_id,
@@ -284,37 +393,65 @@ impl App {
         Ok(json_value_response(hyper::StatusCode::OK, &answer))
     }
 
-    fn default_scenario(&self) -> Result<&Scenario, ApiError> {
-        self.catalogue.find(&self.config.default_scenario).ok_or_else(|| {
+    fn default_scenario<'c>(&self, catalogue: &'c Catalogue) -> Result<&'c Scenario, ApiError> {
+        catalogue.find(&self.config.default_scenario).ok_or_else(|| {
             tracing::error!(scenario = %self.config.default_scenario, "the default scenario is not in the catalogue");
             ApiError::internal()
         })
     }
 
-    fn get_journey(&self, id: &str, header: Option<&str>) -> Result<Response<Body>, ApiError> {
+    fn get_journey(
+        &self,
+        header: Option<&str>,
+        fault: Option<Fault>,
+        note: &mut Note,
+    ) -> Result<Response<Body>, ApiError> {
+        let id_text = note.journey_id.clone().unwrap_or_else(|| ShortStr::new(""));
+        let id = id_text.as_str();
+        let loaded = self.live.load();
         if let Some(record) = self.journeys.get(id) {
             tracing::Span::current().record("scenario", record.scenario.as_str());
             tracing::debug!(selection = Selection::Binding.as_str(), "scenario selected");
-            return Ok(json_response(self.journey_body(&record)?));
+            let info = loaded.info_by_name(&record.scenario);
+            note.scenario = info.and_then(|i| i.key);
+            note.selection = Some(Selection::Binding.as_str());
+            note.fault = self.decide(fault, note.route, Some(id), info);
+            note.fault_status()?;
+            return Ok(json_response(self.journey_body_in(&loaded, &record)?));
         }
-        let (scenario, selection) = self.select(id, header)?;
+        let (scenario, selection) = self.select(&loaded.catalogue, id, header)?;
         tracing::Span::current().record("scenario", scenario.name.as_str());
         tracing::debug!(selection = selection.as_str(), "scenario selected");
-        let body = self.stateless_body(scenario, id)?;
+        let info = loaded.info(scenario);
+        note.scenario = info.and_then(|i| i.key);
+        note.selection = Some(selection.as_str());
+        note.fault = self.decide(fault, note.route, Some(id), info);
+        note.fault_status()?;
+        let body = self.stateless_body_in(&loaded, scenario, id)?;
         Ok(json_response(body))
     }
 
-    /// The `{"result": …}` body of a journey known only by id: from the cache, or rendered and
-    /// cached.
+    /// The `{"result": …}` body of a journey known only by id, rendered with the catalogue
+    /// being served now: from the cache, or rendered and cached.
     pub fn stateless_body(&self, scenario: &Scenario, id: &str) -> Result<Bytes, ApiError> {
-        let variant = variant_of(&scenario.name);
+        self.stateless_body_in(&self.live.load(), scenario, id)
+    }
+
+    fn stateless_body_in(
+        &self,
+        loaded: &Loaded,
+        scenario: &Scenario,
+        id: &str,
+    ) -> Result<Bytes, ApiError> {
+        let variant = generation_variant(variant_of(&scenario.name), loaded.generation);
         if let Some(body) = self.cache.get(id, variant) {
             return Ok(body);
         }
         // The document is rendered straight into its envelope: one buffer, no copy.
         let mut out = Vec::with_capacity(9 * 1024);
         out.extend_from_slice(ENVELOPE_OPEN);
-        self.catalogue
+        loaded
+            .catalogue
             .stateless_into(scenario, id, &mut out)
             .map_err(|e| {
                 tracing::error!(error = %e, scenario = %scenario.name, "render failed");
@@ -332,7 +469,11 @@ impl App {
     /// with every change of the journey (state, binding, `callbackSent`), so nothing stale is
     /// ever served.
     pub fn journey_body(&self, record: &JourneyRecord) -> Result<Bytes, ApiError> {
-        let variant = (1u64 << 63) | record.revision;
+        self.journey_body_in(&self.live.load(), record)
+    }
+
+    fn journey_body_in(&self, loaded: &Loaded, record: &JourneyRecord) -> Result<Bytes, ApiError> {
+        let variant = generation_variant((1u64 << 63) | record.revision, loaded.generation);
         if let Some(body) = self.cache.get(&record.id, variant) {
             return Ok(body);
         }
@@ -342,11 +483,48 @@ impl App {
         Ok(body)
     }
 
-    /// Forget every created journey, callback and cached body (`POST /__admin/reset`).
+    /// Forget every created journey, callback, cached body, journal entry and fault rule
+    /// (`POST /__admin/reset`).
     pub fn reset(&self) {
         self.journeys.reset();
         self.cache.clear();
+        self.journal.clear();
+        self.faults.clear();
     }
+}
+
+fn warn_missing_lifecycle_scenarios(config: &Config, catalogue: &Catalogue) {
+    for (flag, name) in [
+        ("--in-progress-scenario", &config.in_progress_scenario),
+        ("--expired-scenario", &config.expired_scenario),
+    ] {
+        if catalogue.find(name).is_none() {
+            tracing::warn!(scenario = %name, "{flag} names no scenario of the catalogue; such journeys render their bound scenario with the status patched");
+        }
+    }
+}
+
+/// The scenario of `catalogue` named `name` for a request, or a 400 listing the known ones.
+pub fn named_scenario<'c>(
+    catalogue: &'c Catalogue,
+    name: &str,
+    origin: &str,
+) -> Result<&'c Scenario, ApiError> {
+    catalogue.find(name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{origin} names no scenario: {name:?}; known scenarios: {}",
+            catalogue.names().join(", ")
+        ))
+    })
+}
+
+/// A cache variant of one catalogue generation: a reload changes every key, so a body
+/// rendered from an old catalogue is never found again.
+fn generation_variant(variant: u64, generation: u64) -> u64 {
+    variant
+        ^ generation
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(17)
 }
 
 /// A JSON response with `status` for a value.

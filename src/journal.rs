@@ -1,0 +1,617 @@
+//! The request journal: every request to the provider surface, recorded before its answer
+//! goes out, so that a test can ask "did my app fetch this journey, and how often?" without
+//! racing the client.
+//!
+//! Bounded by `--journal-entries` (the oldest entry is dropped first): a ring of slots, each
+//! behind its own lock. Recording takes the next number from one atomic counter and writes
+//! its slot, so two requests on two threads do not wait for each other; slots are allocated
+//! a chunk at a time as the journal fills. An entry holds no string the request does not need
+//! (the path of a provider route is rebuilt when read, the scenario is shared, a short journey
+//! id is stored inline). Reading copies the matching entries slot by slot, then orders them.
+//!
+//! Filters, the same as query parameters (`GET /__admin/requests?…`) and as a JSON object
+//! (`POST /__admin/requests/count`): `journeyId` (exact), `path` (exact, or a prefix ending
+//! in `*`), `status` (a code, a class such as `5xx`, or `none` for requests answered by no
+//! status: reset, empty, hang), `since` (epoch milliseconds or ISO-8601, inclusive) and
+//! `scenario` (name).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::render::time::{days_from_civil, iso_from_millis};
+use crate::routes::API_PREFIX;
+
+/// The provider route a request went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    CreateJourneyUrl,
+    GetJourney,
+    /// Any other path outside `/__admin/` and `/journey/` (a 404).
+    Other,
+}
+
+impl RouteKind {
+    pub const ALL: [RouteKind; 3] = [
+        RouteKind::CreateJourneyUrl,
+        RouteKind::GetJourney,
+        RouteKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::CreateJourneyUrl => "create-journey-url",
+            RouteKind::GetJourney => "get-journey",
+            RouteKind::Other => "other",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// `create-journey-url` or `get-journey`.
+    pub fn parse_provider(text: &str) -> Option<RouteKind> {
+        match text.trim() {
+            "create-journey-url" => Some(RouteKind::CreateJourneyUrl),
+            "get-journey" => Some(RouteKind::GetJourney),
+            _ => None,
+        }
+    }
+}
+
+/// A string stored inline when short (journey ids are), so recording one allocates nothing.
+#[derive(Clone)]
+pub enum ShortStr {
+    Inline { len: u8, bytes: [u8; 30] },
+    Heap(Box<str>),
+}
+
+impl ShortStr {
+    pub fn new(text: &str) -> Self {
+        let mut bytes = [0u8; 30];
+        match bytes.get_mut(..text.len()) {
+            Some(slot) => {
+                slot.copy_from_slice(text.as_bytes());
+                ShortStr::Inline {
+                    len: text.len() as u8,
+                    bytes,
+                }
+            }
+            None => ShortStr::Heap(text.into()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            // Always a whole copy of a `&str`, so always UTF-8.
+            ShortStr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or("")
+            }
+            ShortStr::Heap(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Debug for ShortStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+/// One request as recorded.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: u64,
+    /// When the request arrived, epoch milliseconds.
+    pub time_ms: i64,
+    pub method: Method,
+    pub route: RouteKind,
+    /// The path, kept only for [`RouteKind::Other`]; provider paths are rebuilt.
+    pub other_path: Option<Box<str>>,
+    pub journey_id: Option<ShortStr>,
+    /// The scenario chosen, by its metrics key (see [`crate::metrics::Metrics::scenario_names`]).
+    pub scenario: Option<u32>,
+    /// Why the scenario was chosen: `binding`, `prefix`, `header`, `default` (get-journey);
+    /// `header`, `external_reference_id`, `default` (create-journey-url).
+    pub selection: Option<&'static str>,
+    /// `None` when no status went out (reset, empty, hang).
+    pub status: Option<u16>,
+    /// From arrival to the moment the answer was handed over (or the fault began).
+    pub latency_us: u64,
+    pub fault: Option<Arc<str>>,
+    pub fault_source: Option<&'static str>,
+}
+
+impl Entry {
+    pub fn path(&self) -> String {
+        match (self.route, &self.journey_id, &self.other_path) {
+            (RouteKind::CreateJourneyUrl, ..) => format!("{API_PREFIX}create-journey-url"),
+            (RouteKind::GetJourney, Some(id), _) => {
+                format!("{API_PREFIX}get-journey/{}", id.as_str())
+            }
+            (_, _, Some(path)) => path.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    fn view(&self, names: &[Arc<str>]) -> Value {
+        json!({
+            "id": self.id,
+            "time": iso_from_millis(self.time_ms),
+            "timeMs": self.time_ms,
+            "method": self.method.as_str(),
+            "path": self.path(),
+            "route": self.route.as_str(),
+            "journeyId": self.journey_id.as_ref().map(ShortStr::as_str),
+            "scenario": scenario_name(self.scenario, names),
+            "selection": self.selection,
+            "status": self.status,
+            "latencyMs": self.latency_us as f64 / 1000.0,
+            "fault": self.fault.as_deref(),
+            "faultSource": self.fault_source,
+        })
+    }
+}
+
+fn scenario_name(key: Option<u32>, names: &[Arc<str>]) -> Option<&str> {
+    names.get(key? as usize).map(|n| &**n)
+}
+
+/// Slots are allocated this many at a time, as the journal fills.
+const CHUNK: usize = 1024;
+
+type Slot = Mutex<Option<Entry>>;
+
+/// The bounded journal.
+pub struct Journal {
+    capacity: usize,
+    chunks: Box<[OnceLock<Box<[Slot]>>]>,
+    /// The id of the next entry; entry `id` lives in slot `id % capacity`.
+    next: AtomicU64,
+}
+
+fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Entry>> {
+    slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Journal {
+    pub fn new(capacity: usize) -> Self {
+        Journal {
+            capacity,
+            chunks: (0..capacity.div_ceil(CHUNK))
+                .map(|_| OnceLock::new())
+                .collect(),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
+    /// Record one request (its `id` is assigned here).
+    pub fn push(&self, mut entry: Entry) {
+        if self.capacity == 0 {
+            return;
+        }
+        entry.id = self.next.fetch_add(1, Ordering::Relaxed);
+        let index = (entry.id % self.capacity as u64) as usize;
+        let Some(chunk) = self.chunks.get(index / CHUNK) else {
+            return;
+        };
+        let slots = chunk.get_or_init(|| {
+            let len = CHUNK.min(self.capacity - index / CHUNK * CHUNK);
+            (0..len).map(|_| Mutex::new(None)).collect()
+        });
+        if let Some(slot) = slots.get(index % CHUNK) {
+            *lock(slot) = Some(entry);
+        }
+    }
+
+    /// Every slot allocated so far.
+    fn slots(&self) -> impl Iterator<Item = &Slot> {
+        self.chunks
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|chunk| chunk.iter())
+    }
+
+    /// The entries `filter` accepts, oldest first, as JSON; `names` are the scenario names
+    /// by key.
+    pub fn query(&self, filter: &Filter, names: &[Arc<str>]) -> Vec<Value> {
+        let mut matching: Vec<Entry> = self
+            .slots()
+            .filter_map(|slot| {
+                lock(slot)
+                    .as_ref()
+                    .filter(|e| filter.accepts(e, names))
+                    .cloned()
+            })
+            .collect();
+        matching.sort_by_key(|e| e.id);
+        matching.iter().map(|e| e.view(names)).collect()
+    }
+
+    pub fn count(&self, filter: &Filter, names: &[Arc<str>]) -> usize {
+        self.slots()
+            .filter(|slot| {
+                lock(slot)
+                    .as_ref()
+                    .is_some_and(|e| filter.accepts(e, names))
+            })
+            .count()
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots().filter(|slot| lock(slot).is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forget every entry; how many there were.
+    pub fn clear(&self) -> usize {
+        self.slots()
+            .filter(|slot| lock(slot).take().is_some())
+            .count()
+    }
+}
+
+/// Which entries a query wants; every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub journey_id: Option<String>,
+    pub path: Option<PathFilter>,
+    pub status: Option<StatusFilter>,
+    /// Epoch milliseconds, inclusive.
+    pub since: Option<i64>,
+    pub scenario: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathFilter {
+    Exact(String),
+    Prefix(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Code(u16),
+    /// `5xx`: the hundreds digit.
+    Class(u16),
+    /// No status went out.
+    None,
+}
+
+const FILTER_FIELDS: [&str; 5] = ["journeyId", "path", "status", "since", "scenario"];
+
+impl Filter {
+    fn accepts(&self, e: &Entry, names: &[Arc<str>]) -> bool {
+        if let Some(id) = &self.journey_id {
+            if e.journey_id.as_ref().map(ShortStr::as_str) != Some(id.as_str()) {
+                return false;
+            }
+        }
+        if let Some(since) = self.since {
+            if e.time_ms < since {
+                return false;
+            }
+        }
+        if let Some(scenario) = &self.scenario {
+            if scenario_name(e.scenario, names) != Some(scenario.as_str()) {
+                return false;
+            }
+        }
+        match (self.status, e.status) {
+            (None, _) => {}
+            (Some(StatusFilter::Code(c)), Some(s)) if c == s => {}
+            (Some(StatusFilter::Class(c)), Some(s)) if s / 100 == c => {}
+            (Some(StatusFilter::None), None) => {}
+            _ => return false,
+        }
+        match &self.path {
+            None => true,
+            Some(PathFilter::Exact(p)) => e.path() == *p,
+            Some(PathFilter::Prefix(p)) => e.path().starts_with(p.as_str()),
+        }
+    }
+
+    /// From query parameters (`journeyId=…&status=5xx`). Unknown or repeated parameters
+    /// and bad values are errors naming the parameter.
+    pub fn from_query(query: &str) -> Result<Filter, String> {
+        let mut filter = Filter::default();
+        let mut seen: Vec<String> = Vec::new();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            if seen.iter().any(|k| *k == key) {
+                return Err(format!("{key} is given more than once"));
+            }
+            seen.push(key.to_string());
+            filter.set(&key, &Value::String(value.into_owned()), true)?;
+        }
+        Ok(filter)
+    }
+
+    /// From a JSON object (`{"journeyId": "…", "status": 200}`); an empty body is no filter.
+    pub fn from_json(body: &[u8]) -> Result<Filter, String> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Filter::default());
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            format!("Request body is not valid JSON: {e}; send e.g. {{\"journeyId\": \"vpn_flagged-1\"}}")
+        })?;
+        let Value::Object(map) = value else {
+            return Err("value must be of type object".to_string());
+        };
+        let mut filter = Filter::default();
+        for (key, value) in &map {
+            filter.set(key, value, false)?;
+        }
+        Ok(filter)
+    }
+
+    fn set(&mut self, key: &str, value: &Value, from_query: bool) -> Result<(), String> {
+        let text = |v: &Value| -> Result<String, String> {
+            match v {
+                Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+                Value::String(_) => Err(format!("{key} is not allowed to be empty")),
+                _ => Err(format!("{key} must be a string")),
+            }
+        };
+        match key {
+            "journeyId" => self.journey_id = Some(text(value)?),
+            "scenario" => self.scenario = Some(text(value)?),
+            "path" => {
+                let p = text(value)?;
+                self.path = Some(match p.strip_suffix('*') {
+                    Some(prefix) => PathFilter::Prefix(prefix.to_string()),
+                    None => PathFilter::Exact(p),
+                });
+            }
+            "status" => {
+                self.status = Some(match value {
+                    Value::Number(n) if !from_query => {
+                        StatusFilter::Code(n.as_u64().and_then(|n| u16::try_from(n).ok()).filter(|n| (100..600).contains(n)).ok_or_else(|| "status must be an HTTP status code (100 to 599), a class such as 5xx, or none".to_string())?)
+                    }
+                    Value::String(s) => parse_status(s)?,
+                    _ => return Err("status must be an HTTP status code (100 to 599), a class such as 5xx, or none".to_string()),
+                })
+            }
+            "since" => {
+                self.since = Some(match value {
+                    Value::Number(n) if !from_query => n.as_i64().ok_or_else(|| {
+                        "since must be epoch milliseconds (an integer) or an ISO-8601 time"
+                            .to_string()
+                    })?,
+                    Value::String(s) => parse_since(s)?,
+                    _ => {
+                        return Err(
+                            "since must be epoch milliseconds or an ISO-8601 time".to_string()
+                        )
+                    }
+                })
+            }
+            other => {
+                return Err(format!(
+                    "{other} is not allowed (filters: {})",
+                    FILTER_FIELDS.join(", ")
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_status(text: &str) -> Result<StatusFilter, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let bad = || {
+        format!("status {text:?} must be an HTTP status code (100 to 599), a class such as 5xx, or none")
+    };
+    if t == "none" {
+        return Ok(StatusFilter::None);
+    }
+    if let Some(digit) = t.strip_suffix("xx") {
+        return match digit.parse::<u16>() {
+            Ok(d) if (1..=5).contains(&d) => Ok(StatusFilter::Class(d)),
+            _ => Err(bad()),
+        };
+    }
+    match t.parse::<u16>() {
+        Ok(code) if (100..600).contains(&code) => Ok(StatusFilter::Code(code)),
+        _ => Err(bad()),
+    }
+}
+
+/// `since`: epoch milliseconds, or ISO-8601 (`2026-01-01T10:00:00Z`, fractional seconds and
+/// an offset such as `+05:30` allowed; no offset means UTC; a date alone means its midnight UTC).
+pub fn parse_since(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if let Ok(ms) = t.parse::<i64>() {
+        return Ok(ms);
+    }
+    parse_iso(t).ok_or_else(|| {
+        format!("since {text:?} is neither epoch milliseconds nor an ISO-8601 time such as 2026-01-01T10:00:00Z")
+    })
+}
+
+fn parse_iso(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let s = t.get(range)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(year, month as u32, day as u32);
+    let mut ms = days.checked_mul(86_400_000)?;
+    if b.len() == 10 {
+        return Some(ms);
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    ms += (h * 3600 + m * 60 + s) * 1000;
+    let mut rest = &t[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let first3: String = frac[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
+        ms += first3.parse::<i64>().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_ms = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hm = rest[1..].replace(':', "");
+            if hm.len() != 4 || !hm.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let oh: i64 = hm[..2].parse().ok()?;
+            let om: i64 = hm[2..].parse().ok()?;
+            sign * (oh * 3600 + om * 60) * 1000
+        }
+    };
+    Some(ms - offset_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<Arc<str>> {
+        vec![Arc::from("success")]
+    }
+
+    fn entry(id: &str, status: Option<u16>, time_ms: i64) -> Entry {
+        Entry {
+            id: 0,
+            time_ms,
+            method: Method::POST,
+            route: RouteKind::GetJourney,
+            other_path: None,
+            journey_id: Some(ShortStr::new(id)),
+            scenario: Some(0),
+            selection: Some("default"),
+            status,
+            latency_us: 1500,
+            fault: None,
+            fault_source: None,
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_entries_and_filters_them() {
+        let journal = Journal::new(3);
+        journal.push(entry("a", Some(200), 1));
+        journal.push(entry("b", Some(503), 2));
+        journal.push(entry("a", None, 3));
+        journal.push(entry("a", Some(200), 4));
+        assert_eq!(journal.len(), 3);
+        let count = |q: &str| journal.count(&Filter::from_query(q).unwrap(), &names());
+        assert_eq!(count(""), 3);
+        assert_eq!(count("journeyId=a"), 2);
+        assert_eq!(count("status=5xx"), 1);
+        assert_eq!(count("status=none"), 1);
+        assert_eq!(count("status=200&since=4"), 1);
+        assert_eq!(count("path=/api/v3/otk-service/get-journey/b"), 1);
+        assert_eq!(count("path=/api/v3/otk-service/get-journey/*"), 3);
+        let all = journal.query(&Filter::default(), &names());
+        assert_eq!(all[0]["journeyId"], "b");
+        assert_eq!(all[0]["latencyMs"], 1.5);
+        assert_eq!(journal.clear(), 3);
+    }
+
+    #[test]
+    fn a_large_journal_wraps_across_chunks() {
+        let journal = Journal::new(CHUNK + 10);
+        for i in 0..(3 * CHUNK as i64) {
+            journal.push(entry("x", Some(200), i));
+        }
+        assert_eq!(journal.len(), CHUNK + 10);
+        let all = journal.query(&Filter::default(), &names());
+        assert_eq!(all.len(), CHUNK + 10);
+        let first = 3 * CHUNK as i64 - (CHUNK as i64 + 10);
+        assert_eq!(all[0]["timeMs"], first);
+        assert_eq!(all.last().unwrap()["timeMs"], 3 * CHUNK as i64 - 1);
+    }
+
+    #[test]
+    fn bad_filters_name_the_field() {
+        for (q, needle) in [
+            ("colour=red", "colour is not allowed"),
+            ("status=abc", "status"),
+            ("status=6xx", "status"),
+            ("since=yesterday", "since"),
+            ("journeyId=", "empty"),
+            ("journeyId=a&journeyId=b", "more than once"),
+        ] {
+            let e = Filter::from_query(q).unwrap_err();
+            assert!(e.contains(needle), "{q}: {e}");
+        }
+        assert!(Filter::from_json(br#"{"status": "5xx", "since": 0}"#).is_ok());
+        assert!(Filter::from_json(br#"{"status": true}"#).is_err());
+        assert!(Filter::from_json(b"[]").is_err());
+        assert_eq!(Filter::from_json(b"").unwrap(), Filter::default());
+    }
+
+    #[test]
+    fn since_reads_epoch_ms_and_iso_8601() {
+        assert_eq!(parse_since("1767225600000"), Ok(1_767_225_600_000));
+        assert_eq!(parse_since("2026-01-01T00:00:00Z"), Ok(1_767_225_600_000));
+        assert_eq!(parse_since("2026-01-01"), Ok(1_767_225_600_000));
+        assert_eq!(
+            parse_since("2026-01-01T00:00:00.250Z"),
+            Ok(1_767_225_600_250)
+        );
+        assert_eq!(parse_since("2026-01-01T00:00:00.5"), Ok(1_767_225_600_500));
+        assert_eq!(
+            parse_since("2026-01-01T05:30:00+05:30"),
+            Ok(1_767_225_600_000)
+        );
+        assert_eq!(
+            parse_since("2025-12-31T19:00:00-0500"),
+            Ok(1_767_225_600_000)
+        );
+        for bad in [
+            "2026-13-01",
+            "2026-01-01T25:00:00Z",
+            "2026-01-01T00:00",
+            "soon",
+            "2026-01-01T00:00:00+5",
+        ] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn short_strings_round_trip() {
+        for s in ["", "Q7K2M9X4ZA", &"x".repeat(30), &"y".repeat(31), "é-ü"] {
+            assert_eq!(ShortStr::new(s).as_str(), s);
+        }
+    }
+}
