@@ -58,17 +58,7 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # Start-up to the first 200, validation of the bundled catalogue included.
-startup_ms=()
-for _ in 1 2 3 4 5; do
-  t0=$(date +%s%N)
-  RUST_LOG=warn $MOCK serve --bind 127.0.0.1:$MOCK_PORT &
-  pid=$!
-  wait_ready "$MOCK_URL$API/startup-1"
-  t1=$(date +%s%N)
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  startup_ms+=($(( (t1 - t0) / 1000000 )))
-done
-STARTUP=$(printf '%s\n' "${startup_ms[@]}" | sort -n | sed -n 3p)
+read -r STARTUP startup_runs < <(python3 benches/startup.py "$MOCK" "$MOCK_PORT" 7)
 
 RUST_LOG=warn $MOCK serve --bind 127.0.0.1:$MOCK_PORT &
 MOCK_PID=$!
@@ -190,6 +180,6 @@ LOADED_RSS=$(rss_kb "$MOCK_PID")
 PEAK_RSS=$(hwm_kb "$MOCK_PID")
 
 echo
-echo "body: $BODY_BYTES bytes; start-up to first 200: ${STARTUP} ms (median of 5: ${startup_ms[*]})"
+echo "body: $BODY_BYTES bytes; start-up to first 200: ${STARTUP} ms (median of 7: $startup_runs)"
 echo "resident memory: idle $(( IDLE_RSS / 1024 )) MB; after $SENT requests over $MEMORY_IDS ids $(( LOADED_RSS / 1024 )) MB (peak $(( PEAK_RSS / 1024 )) MB)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, medians"

@@ -108,7 +108,7 @@ pub struct ServeArgs {
     #[arg(long, env = "OTK_MOCK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
     /// How many rendered bodies to keep in memory (oldest dropped first; 0 disables).
-    #[arg(long, env = "OTK_MOCK_CACHE_ENTRIES", default_value_t = 4096)]
+    #[arg(long, env = "OTK_MOCK_CACHE_ENTRIES", default_value_t = 1024)]
     pub cache_entries: usize,
     /// How long shutdown waits for open requests.
     #[arg(long, env = "OTK_MOCK_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]

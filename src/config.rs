@@ -65,7 +65,7 @@ impl Default for Config {
             strict: false,
             max_body_bytes: 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
-            cache_entries: 4096,
+            cache_entries: 1024,
             shutdown_grace: Duration::from_secs(5),
             public_url: None,
             max_journeys: 10_000,
