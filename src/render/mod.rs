@@ -14,6 +14,7 @@
 mod collect;
 pub mod person;
 pub mod skeleton;
+pub mod text;
 pub mod time;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

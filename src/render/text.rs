@@ -1,0 +1,114 @@
+//! Numbers, hex and case changes written straight into a `String`.
+//!
+//! Drawing a fresh journey writes a few dozen short numbers, dates and hex ids. Through
+//! `format!` each one costs an allocation and a pass through the formatting machinery, which
+//! was a large share of rendering a new journey; these helpers append to a buffer the caller
+//! has already sized. Each gives exactly the text the `format!` it replaces would have given.
+
+/// `value` in decimal (`{value}`).
+pub fn push_uint(out: &mut String, value: u64) {
+    push_padded(out, value, 1);
+}
+
+/// `value` in decimal, zero-padded to at least `width` digits (`{value:0width$}`; widths past
+/// 20, more than a u64 needs, are taken as 20).
+pub fn push_padded(out: &mut String, mut value: u64, width: usize) {
+    // u64::MAX has 20 digits.
+    let mut buf = [b'0'; 20];
+    let mut at = buf.len();
+    while value > 0 {
+        at -= 1;
+        buf[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    // Zero still has one digit.
+    let start = at.min(buf.len() - width.clamp(1, buf.len()));
+    for &digit in &buf[start..] {
+        out.push(char::from(digit));
+    }
+}
+
+/// `value` in signed decimal (`{value}`).
+pub fn push_int(out: &mut String, value: i64) {
+    if value < 0 {
+        out.push('-');
+    }
+    push_uint(out, value.unsigned_abs());
+}
+
+/// The low `width` nibbles of `value` as lowercase hex, most significant first, zero-padded
+/// (`{value:0width$x}` for a value that fits).
+pub fn push_hex(out: &mut String, value: u64, width: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..width.min(16)).rev() {
+        out.push(char::from(HEX[((value >> (4 * i)) & 0xf) as usize]));
+    }
+}
+
+/// `text` upper-cased, as `str::to_uppercase` would give it.
+pub fn push_upper(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|b| char::from(b.to_ascii_uppercase())));
+    } else {
+        out.push_str(&text.to_uppercase());
+    }
+}
+
+/// `text` lower-cased, as `str::to_lowercase` would give it.
+pub fn push_lower(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        out.push_str(&text.to_lowercase());
+    }
+}
+
+/// A new string of `text` upper-cased.
+pub fn upper(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_upper(&mut out, text);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut String)) -> String {
+        let mut s = String::new();
+        f(&mut s);
+        s
+    }
+
+    #[test]
+    fn numbers_read_as_format_writes_them() {
+        for v in [0u64, 1, 9, 10, 99, 1234, 65_000, u64::MAX] {
+            assert_eq!(with(|s| push_uint(s, v)), format!("{v}"));
+            for w in [0usize, 1, 2, 4, 12, 20, 25] {
+                // Widths past the 20 digits a u64 can need are capped there.
+                let capped = w.min(20);
+                assert_eq!(with(|s| push_padded(s, v, w)), format!("{v:0capped$}"));
+            }
+        }
+        for v in [0i64, -1, 42, i64::MIN, i64::MAX] {
+            assert_eq!(with(|s| push_int(s, v)), format!("{v}"));
+        }
+        for (v, w) in [
+            (0u64, 8),
+            (0xabc, 4),
+            (u64::MAX, 16),
+            (0x1234_5678_9abc, 12),
+        ] {
+            assert_eq!(with(|s| push_hex(s, v, w)), format!("{v:0w$x}"));
+        }
+    }
+
+    #[test]
+    fn case_changes_match_std() {
+        for t in ["Zoë O'Neil", "abc DEF", "ذكر", ""] {
+            assert_eq!(with(|s| push_upper(s, t)), t.to_uppercase());
+            assert_eq!(with(|s| push_lower(s, t)), t.to_lowercase());
+            assert_eq!(upper(t), t.to_uppercase());
+        }
+    }
+}
