@@ -23,8 +23,13 @@ pub fn push_padded(out: &mut String, mut value: u64, width: usize) {
     }
     // Zero still has one digit.
     let start = at.min(buf.len() - width.clamp(1, buf.len()));
-    for &digit in &buf[start..] {
-        out.push(char::from(digit));
+    push_ascii(out, &buf[start..]);
+}
+
+/// Bytes known to be ASCII digits, appended in one copy rather than char by char.
+fn push_ascii(out: &mut String, bytes: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        out.push_str(text);
     }
 }
 
@@ -40,9 +45,12 @@ pub fn push_int(out: &mut String, value: i64) {
 /// (`{value:0width$x}` for a value that fits).
 pub fn push_hex(out: &mut String, value: u64, width: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for i in (0..width.min(16)).rev() {
-        out.push(char::from(HEX[((value >> (4 * i)) & 0xf) as usize]));
+    let width = width.min(16);
+    let mut buf = [b'0'; 16];
+    for (i, slot) in buf[..width].iter_mut().enumerate() {
+        *slot = HEX[((value >> (4 * (width - 1 - i))) & 0xf) as usize];
     }
+    push_ascii(out, &buf[..width]);
 }
 
 /// `text` upper-cased, as `str::to_uppercase` would give it.
