@@ -29,7 +29,7 @@ use serde_json::{json, Map, Value};
 use std::sync::LazyLock;
 
 use crate::render::person::Person;
-use crate::render::text::push_hex;
+use crate::render::text::{finish, push_hex};
 use crate::render::time::iso_from_millis;
 
 /// The journey facts a template can use, under `journey` in its context.
@@ -70,25 +70,25 @@ pub fn uuid(rng: &mut ChaCha8Rng) -> String {
     let c: u16 = (rng.random::<u16>() & 0x0fff) | 0x4000;
     let d: u16 = (rng.random::<u16>() & 0x3fff) | 0x8000;
     let e: u64 = rng.random::<u64>() & 0xffff_ffff_ffff;
-    let mut out = String::with_capacity(36);
+    let mut out = Vec::with_capacity(36);
     for (value, width) in [(u64::from(a), 8), (u64::from(b), 4), (u64::from(c), 4)] {
         push_hex(&mut out, value, width);
-        out.push('-');
+        out.push(b'-');
     }
     push_hex(&mut out, u64::from(d), 4);
-    out.push('-');
+    out.push(b'-');
     push_hex(&mut out, e, 12);
-    out
+    finish(out)
 }
 
 /// A Mongo ObjectId-like 24-hex id.
 pub fn object_id(rng: &mut ChaCha8Rng) -> String {
     let a: u64 = rng.random();
     let b: u32 = rng.random();
-    let mut out = String::with_capacity(24);
+    let mut out = Vec::with_capacity(24);
     push_hex(&mut out, a, 16);
     push_hex(&mut out, u64::from(b), 8);
-    out
+    finish(out)
 }
 
 /// The provider's defaults for `processingConfig` (the documented sample's values), with the

@@ -359,7 +359,8 @@ impl Renderer {
         journey: &Journey,
         person: &Person,
     ) -> Result<Vec<u8>, RenderError> {
-        let mut out = Vec::with_capacity(8 * 1024);
+        // Sized by the fill, which knows the length: a guess that is too small costs a copy.
+        let mut out = Vec::new();
         self.render_into(scenario, journey, person, &mut out)?;
         Ok(out)
     }

@@ -12,7 +12,9 @@ use rand_chacha::ChaCha8Rng;
 
 use serde::Serialize;
 
-use super::text::{push_hex, push_int, push_lower, push_padded, push_uint, push_upper};
+use super::text::{
+    finish, push_all, push_hex, push_int, push_lower, push_padded, push_uint, push_upper,
+};
 use super::time::civil_from_days;
 
 /// A hash of (seed, journey id) that is the same on every platform and Rust release
@@ -366,30 +368,30 @@ const REFERENCE_DAY: i64 = 20_454; // 2026-01-01
 
 fn ddmmyyyy(day: i64) -> String {
     let (y, m, d) = civil_from_days(day);
-    let mut out = String::with_capacity(10);
+    let mut out = Vec::with_capacity(10);
     push_padded(&mut out, u64::from(d), 2);
-    out.push('/');
+    out.push(b'/');
     push_padded(&mut out, u64::from(m), 2);
-    out.push('/');
+    out.push(b'/');
     push_padded(&mut out, y.unsigned_abs(), 4);
-    out
+    finish(out)
 }
 
 fn iso_date(day: i64) -> String {
     let (y, m, d) = civil_from_days(day);
-    let mut out = String::with_capacity(10);
+    let mut out = Vec::with_capacity(10);
     push_padded(&mut out, y.unsigned_abs(), 4);
-    out.push('-');
+    out.push(b'-');
     push_padded(&mut out, u64::from(m), 2);
-    out.push('-');
+    out.push(b'-');
     push_padded(&mut out, u64::from(d), 2);
-    out
+    finish(out)
 }
 
 fn int_string(value: i64) -> String {
-    let mut out = String::with_capacity(8);
+    let mut out = Vec::with_capacity(8);
     push_int(&mut out, value);
-    out
+    finish(out)
 }
 
 /// One of `words`, drawn from `rng`.
@@ -401,7 +403,7 @@ fn pick(rng: &mut ChaCha8Rng, words: &[&'static str]) -> &'static str {
 }
 
 /// `n` random decimal digits, up to eighteen per draw (one draw per number, not per digit).
-fn push_digits(rng: &mut ChaCha8Rng, n: usize, out: &mut String) {
+fn push_digits(rng: &mut ChaCha8Rng, n: usize, out: &mut Vec<u8>) {
     let mut left = n;
     while left > 0 {
         let k = left.min(18);
@@ -412,13 +414,13 @@ fn push_digits(rng: &mut ChaCha8Rng, n: usize, out: &mut String) {
 }
 
 fn digits(rng: &mut ChaCha8Rng, n: usize) -> String {
-    let mut out = String::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
     push_digits(rng, n, &mut out);
-    out
+    finish(out)
 }
 
 /// `n` lowercase hex digits, sixteen per draw (image URLs need 64 each, on the hot path).
-fn push_random_hex(rng: &mut ChaCha8Rng, n: usize, out: &mut String) {
+fn push_random_hex(rng: &mut ChaCha8Rng, n: usize, out: &mut Vec<u8>) {
     let mut left = n;
     while left > 0 {
         let k = left.min(16);
@@ -433,17 +435,17 @@ fn identity(rng: &mut ChaCha8Rng) -> (Identity, i64) {
     let last_name = pick(rng, EN::NAME_LAST_NAME);
     // Adults between 19 and 70 on the reference day.
     let birth = REFERENCE_DAY - rng.random_range(19 * 365..70 * 365);
-    let mut full_name = String::with_capacity(first_name.len() + 1 + last_name.len());
-    full_name.push_str(first_name);
-    full_name.push(' ');
-    full_name.push_str(last_name);
-    let mut surname_and_given_names = String::with_capacity(full_name.len());
+    let mut full_name = Vec::with_capacity(first_name.len() + 1 + last_name.len());
+    full_name.extend_from_slice(first_name.as_bytes());
+    full_name.push(b' ');
+    full_name.extend_from_slice(last_name.as_bytes());
+    let mut surname_and_given_names = Vec::with_capacity(full_name.len());
     push_upper(&mut surname_and_given_names, last_name);
-    surname_and_given_names.push(' ');
+    surname_and_given_names.push(b' ');
     push_upper(&mut surname_and_given_names, first_name);
     let identity = Identity {
-        full_name,
-        surname_and_given_names,
+        full_name: finish(full_name),
+        surname_and_given_names: finish(surname_and_given_names),
         first_name: first_name.to_string(),
         last_name: last_name.to_string(),
         date_of_birth: ddmmyyyy(birth),
@@ -456,13 +458,13 @@ fn identity(rng: &mut ChaCha8Rng) -> (Identity, i64) {
 fn file_url(rng: &mut ChaCha8Rng) -> String {
     const PREFIX: &str = "https://persist.signzy.tech/api/files/";
     let n = rng.random_range(900_000_000..999_999_999u32);
-    let mut url = String::with_capacity(PREFIX.len() + 9 + 10 + 64 + 4);
-    url.push_str(PREFIX);
+    let mut url = Vec::with_capacity(PREFIX.len() + 9 + 10 + 64 + 4);
+    url.extend_from_slice(PREFIX.as_bytes());
     push_uint(&mut url, u64::from(n));
-    url.push_str("/download/");
+    url.extend_from_slice("/download/".as_bytes());
     push_random_hex(rng, 64, &mut url);
-    url.push_str(".png");
-    url
+    url.extend_from_slice(".png".as_bytes());
+    finish(url)
 }
 
 /// A company name in the forms `fake`'s English `CompanyName` gives ("Kub LLC", "Kub and Hane
@@ -470,15 +472,15 @@ fn file_url(rng: &mut ChaCha8Rng) -> String {
 fn company_name(rng: &mut ChaCha8Rng) -> String {
     let first = pick(rng, EN::NAME_LAST_NAME);
     let suffix = pick(rng, EN::COMPANY_SUFFIX);
-    let mut out = String::with_capacity(40);
-    out.push_str(first);
+    let mut out = Vec::with_capacity(40);
+    out.extend_from_slice(first.as_bytes());
     if rng.random_bool(0.5) {
-        out.push_str(" and ");
-        out.push_str(pick(rng, EN::NAME_LAST_NAME));
+        out.extend_from_slice(" and ".as_bytes());
+        out.extend_from_slice(pick(rng, EN::NAME_LAST_NAME).as_bytes());
     }
-    out.push(' ');
-    out.push_str(suffix);
-    out
+    out.push(b' ');
+    out.extend_from_slice(suffix.as_bytes());
+    finish(out)
 }
 
 /// Draw the person for a journey from its RNG.
@@ -500,96 +502,94 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     let male = rng.random_bool(0.5);
 
     // "{building} {name} {suffix}", the form of fake's English street names.
-    let mut street = String::with_capacity(32);
+    let mut street = Vec::with_capacity(32);
     push_uint(&mut street, rng.random_range(100..100_000u64));
-    street.push(' ');
-    street.push_str(if rng.random_bool(0.5) {
+    let name = if rng.random_bool(0.5) {
         pick(rng, EN::NAME_FIRST_NAME)
     } else {
         pick(rng, EN::NAME_LAST_NAME)
-    });
-    street.push(' ');
-    street.push_str(pick(rng, EN::ADDRESS_STREET_SUFFIX));
-    let postal_code = match profile.country {
-        "IN" => digits(rng, 6),
-        "US" => digits(rng, 5),
-        _ => {
-            let mut code = String::with_capacity(14);
-            code.push_str("P.O. Box ");
-            push_digits(rng, 5, &mut code);
-            code
-        }
     };
-    let mut line = String::with_capacity(96);
-    for part in [
-        street.as_str(),
-        ", ",
-        place.city,
-        ", ",
-        place.region,
-        " ",
-        postal_code.as_str(),
-        ", ",
-        profile.country_name,
-    ] {
-        line.push_str(part);
+    push_all(
+        &mut street,
+        &[" ", name, " ", pick(rng, EN::ADDRESS_STREET_SUFFIX)],
+    );
+    let street = finish(street);
+    let mut postal_code = Vec::with_capacity(14);
+    match profile.country {
+        "IN" => push_digits(rng, 6, &mut postal_code),
+        "US" => push_digits(rng, 5, &mut postal_code),
+        _ => {
+            postal_code.extend_from_slice(b"P.O. Box ");
+            push_digits(rng, 5, &mut postal_code);
+        }
     }
+    let postal_code = finish(postal_code);
+    let mut line = Vec::with_capacity(96);
+    push_all(
+        &mut line,
+        &[
+            &street,
+            ", ",
+            place.city,
+            ", ",
+            place.region,
+            " ",
+            &postal_code,
+            ", ",
+            profile.country_name,
+        ],
+    );
 
-    let mut document_number = String::with_capacity(16);
+    let mut number = Vec::with_capacity(16);
     match profile.country {
         "IN" => {
-            document_number.push_str(pick(rng, &["MH", "KA", "DL"]));
-            push_digits(rng, 13, &mut document_number);
+            number.extend_from_slice(pick(rng, &["MH", "KA", "DL"]).as_bytes());
+            push_digits(rng, 13, &mut number);
         }
         "US" => {
-            document_number.push(char::from(b'A' + rng.random_range(0..26u8)));
-            push_digits(rng, 7, &mut document_number);
+            number.push(b'A' + rng.random_range(0..26u8));
+            push_digits(rng, 7, &mut number);
         }
         _ => {
-            document_number.push_str("784");
-            push_digits(rng, 12, &mut document_number);
+            number.extend_from_slice(b"784");
+            push_digits(rng, 12, &mut number);
         }
     }
-    let mut mrz = String::with_capacity(2 + 3 + document_number.len() + 15);
-    mrz.push_str("ID");
-    mrz.push_str(profile.icao);
-    mrz.extend(document_number.chars().filter(|&c| c != ' '));
-    mrz.push_str("<<<<<<<<<<<<<<<");
+    let mut mrz = Vec::with_capacity(2 + 3 + number.len() + 15);
+    push_all(&mut mrz, &["ID", profile.icao]);
+    mrz.extend(number.iter().filter(|&&b| b != b' '));
+    mrz.extend_from_slice(b"<<<<<<<<<<<<<<<");
+    let document_number = finish(number);
 
-    let mut ip = String::with_capacity(16);
-    ip.push_str(pick(rng, &["203.0.113", "198.51.100", "192.0.2"]));
-    ip.push('.');
+    let mut ip = Vec::with_capacity(16);
+    push_all(
+        &mut ip,
+        &[pick(rng, &["203.0.113", "198.51.100", "192.0.2"]), "."],
+    );
     push_uint(&mut ip, u64::from(rng.random_range(1..255u8)));
     let isp = profile.isps[rng.random_range(0..profile.isps.len())];
     let organization = company_name(rng);
     let asn = int_string(i64::from(rng.random_range(1_000..65_000u32)));
-    let mut host = String::with_capacity(ip.len() + 8 + 6 + 4);
-    host.extend(ip.chars().map(|c| if c == '.' { '-' } else { c }));
-    host.push_str(".static.");
+    let mut host = Vec::with_capacity(ip.len() + 8 + 6 + 4);
+    host.extend(ip.iter().map(|&b| if b == b'.' { b'-' } else { b }));
+    host.extend_from_slice(b".static.");
     push_random_hex(rng, 6, &mut host);
-    host.push_str(".net");
+    host.extend_from_slice(b".net");
 
-    let mut email = String::with_capacity(identity.full_name.len() + 16);
+    let mut email = Vec::with_capacity(identity.full_name.len() + 16);
     push_lower(&mut email, &identity.first_name);
-    email.push('.');
+    email.push(b'.');
     push_lower(&mut email, &identity.last_name);
     push_uint(&mut email, u64::from(rng.random_range(1..100u8)));
-    email.push_str("@example.com");
-    let mut phone = String::with_capacity(16);
-    match profile.country {
-        "IN" => {
-            phone.push_str("+91");
-            push_digits(rng, 10, &mut phone);
-        }
-        "US" => {
-            phone.push_str("+1");
-            push_digits(rng, 10, &mut phone);
-        }
-        _ => {
-            phone.push_str("+9715");
-            push_digits(rng, 8, &mut phone);
-        }
-    }
+    email.extend_from_slice(b"@example.com");
+    let mut phone = Vec::with_capacity(16);
+    let (prefix, n) = match profile.country {
+        "IN" => ("+91", 10),
+        "US" => ("+1", 10),
+        _ => ("+9715", 8),
+    };
+    phone.extend_from_slice(prefix.as_bytes());
+    push_digits(rng, n, &mut phone);
 
     let images = Images {
         front_doc: file_url(rng),
@@ -601,26 +601,27 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     let latitude = round(place.latitude + jitter(rng), 7);
     let longitude = round(place.longitude + jitter(rng), 7);
     let card_number = digits(rng, 9);
-    let mut guardian_name = String::with_capacity(32);
+    let mut guardian_name = Vec::with_capacity(32);
     push_upper(&mut guardian_name, pick(rng, EN::NAME_FIRST_NAME));
-    guardian_name.push(' ');
+    guardian_name.push(b' ');
     push_upper(&mut guardian_name, &identity.last_name);
 
-    let mut ip_address = String::with_capacity(48);
-    for part in [place.city, ", ", place.region, ", ", profile.country_name] {
-        ip_address.push_str(part);
-    }
+    let mut ip_address = Vec::with_capacity(48);
+    push_all(
+        &mut ip_address,
+        &[place.city, ", ", place.region, ", ", profile.country_name],
+    );
 
     Person {
-        guardian_name,
+        guardian_name: finish(guardian_name),
         nationality: profile.nationality,
         nationality_code: if profile.country == "AE" {
             "IND"
         } else {
             profile.icao
         },
-        email,
-        phone,
+        email: finish(email),
+        phone: finish(phone),
         document: Document {
             country: profile.country,
             id_type: profile.id_type,
@@ -649,7 +650,7 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
             } else {
                 profile.sex_female
             },
-            mrz,
+            mrz: finish(mrz),
         },
         address: Address {
             street,
@@ -658,24 +659,24 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
             region: place.region,
             postal_code,
             country: profile.country,
-            line,
+            line: finish(line),
             district_upper: place.city_upper,
             region_upper: place.region_upper,
             region_code: place.code,
         },
         ip: IpRecord {
-            ip,
+            ip: finish(ip),
             asn,
             isp,
             organization,
-            host,
+            host: finish(host),
             country_code: profile.icao,
             region: place.region,
             city: place.city,
             latitude: place.latitude_text,
             longitude: place.longitude_text,
             timezone: place.timezone,
-            address: ip_address,
+            address: finish(ip_address),
         },
         latitude,
         longitude,

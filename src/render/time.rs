@@ -4,7 +4,7 @@
 //! A few lines of Howard Hinnant's public-domain civil-date algorithms serve here instead of a
 //! date crate: the mock needs nothing but UTC and these two forms.
 
-use super::text::push_padded;
+use super::text::{finish, push_padded};
 
 /// (year, month, day) of a day counted from 1970-01-01.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -41,27 +41,27 @@ pub fn iso_from_millis(millis: i64) -> String {
     let (min, rest) = (rest / 60_000, rest % 60_000);
     let (s, ms) = (rest / 1_000, rest % 1_000);
     // Written digit by digit: `format!` here was a visible share of drawing a new journey.
-    let mut out = String::with_capacity(24);
+    let mut out = Vec::with_capacity(24);
     // `{y:04}` counts a minus sign in the width.
     if y < 0 {
-        out.push('-');
+        out.push(b'-');
         push_padded(&mut out, y.unsigned_abs(), 3);
     } else {
         push_padded(&mut out, y.unsigned_abs(), 4);
     }
     for (sep, value, width) in [
-        ('-', u64::from(m), 2),
-        ('-', u64::from(d), 2),
-        ('T', h.unsigned_abs(), 2),
-        (':', min.unsigned_abs(), 2),
-        (':', s.unsigned_abs(), 2),
-        ('.', ms.unsigned_abs(), 3),
+        (b'-', u64::from(m), 2),
+        (b'-', u64::from(d), 2),
+        (b'T', h.unsigned_abs(), 2),
+        (b':', min.unsigned_abs(), 2),
+        (b':', s.unsigned_abs(), 2),
+        (b'.', ms.unsigned_abs(), 3),
     ] {
         out.push(sep);
         push_padded(&mut out, value, width);
     }
-    out.push('Z');
-    out
+    out.push(b'Z');
+    finish(out)
 }
 
 /// Milliseconds since the epoch, now.
