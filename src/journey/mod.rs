@@ -26,7 +26,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use crate::render::person::Person;
 use crate::render::text::{finish, push_hex};
@@ -43,8 +43,10 @@ pub struct Journey {
     pub db_id: String,
     pub client_id: String,
     pub user_id: String,
-    /// The effective `processingConfig`, in the provider's key order.
-    pub processing_config: Map<String, Value>,
+    /// The effective `processingConfig`, in the provider's key order. Shared: every stateless
+    /// journey has the defaults, and copying a map per new journey was a visible cost.
+    #[serde(serialize_with = "serialize_shared")]
+    pub processing_config: Arc<Map<String, Value>>,
     /// `userInfo` as the app supplied it (only the supplied fields).
     pub user_info: Map<String, Value>,
     /// Epoch milliseconds.
@@ -95,23 +97,35 @@ pub fn object_id(rng: &mut ChaCha8Rng) -> String {
 /// keys in the documented order. `authKeyForCallback` is left out: the provider omits it when
 /// it was never set.
 pub fn default_processing_config() -> Map<String, Value> {
-    // Built once: every stateless journey carries it, and a clone skips the key hashing that
-    // building the map costs.
-    static DEFAULTS: LazyLock<Map<String, Value>> = LazyLock::new(|| {
-        match json!({
-            "callbackUrl": "",
-            "redirectTime": 10,
-            "language": "en",
-            "successRedirectUrl": "",
-            "failureRedirectUrl": "",
-            "journeyLinkValidity": 3600,
-            "journeySessionExpiry": 600
-        }) {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+    shared_default_processing_config().as_ref().clone()
+}
+
+/// [`default_processing_config`], built once and shared by every stateless journey.
+fn shared_default_processing_config() -> Arc<Map<String, Value>> {
+    static DEFAULTS: LazyLock<Arc<Map<String, Value>>> = LazyLock::new(|| {
+        Arc::new(
+            match json!({
+                "callbackUrl": "",
+                "redirectTime": 10,
+                "language": "en",
+                "successRedirectUrl": "",
+                "failureRedirectUrl": "",
+                "journeyLinkValidity": 3600,
+                "journeySessionExpiry": 600
+            }) {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        )
     });
     DEFAULTS.clone()
+}
+
+fn serialize_shared<S: serde::Serializer>(
+    map: &Arc<Map<String, Value>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    map.as_ref().serialize(serializer)
 }
 
 impl Journey {
@@ -147,7 +161,7 @@ impl Journey {
             db_id: object_id(rng),
             client_id: client_id.to_string(),
             user_id: uuid(rng),
-            processing_config: default_processing_config(),
+            processing_config: shared_default_processing_config(),
             user_info,
             created_at,
             started_at: Some(started_at),

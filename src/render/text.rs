@@ -39,13 +39,23 @@ pub fn push_int(out: &mut Vec<u8>, value: i64) {
 /// The low `width` nibbles of `value` as lowercase hex, most significant first, zero-padded
 /// (`{value:0width$x}` for a value that fits).
 pub fn push_hex(out: &mut Vec<u8>, value: u64, width: usize) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let width = width.min(16);
-    let mut buf = [b'0'; 16];
-    for (i, slot) in buf[..width].iter_mut().enumerate() {
-        *slot = HEX[((value >> (4 * (width - 1 - i))) & 0xf) as usize];
+    // A byte at a time through a table of digit pairs: each image URL of a new journey has 64
+    // hex digits, fifteen URLs a journey.
+    const PAIRS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            pairs[i] = [HEX[i >> 4], HEX[i & 0xf]];
+            i += 1;
+        }
+        pairs
+    };
+    let mut buf = [0u8; 16];
+    for (pair, byte) in buf.chunks_exact_mut(2).zip(value.to_be_bytes()) {
+        pair.copy_from_slice(&PAIRS[usize::from(byte)]);
     }
-    out.extend_from_slice(&buf[..width]);
+    out.extend_from_slice(&buf[16 - width.min(16)..]);
 }
 
 /// `text` upper-cased, as `str::to_uppercase` would give it.
