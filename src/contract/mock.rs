@@ -65,7 +65,7 @@ pub fn render(
         return catalogue.render_stateless(scenario, &id);
     }
     let (mut journey, person) = catalogue.stateless_journey(&id);
-    let config = &mut journey.processing_config;
+    let config = std::sync::Arc::make_mut(&mut journey.processing_config);
     config.insert(
         "callbackUrl".into(),
         json!("https://app.example/otk/callback"),

@@ -26,8 +26,10 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use std::sync::{Arc, LazyLock};
 
 use crate::render::person::Person;
+use crate::render::text::{finish, push_hex};
 use crate::render::time::iso_from_millis;
 
 /// The journey facts a template can use, under `journey` in its context.
@@ -41,8 +43,10 @@ pub struct Journey {
     pub db_id: String,
     pub client_id: String,
     pub user_id: String,
-    /// The effective `processingConfig`, in the provider's key order.
-    pub processing_config: Map<String, Value>,
+    /// The effective `processingConfig`, in the provider's key order. Shared: every stateless
+    /// journey has the defaults, and copying a map per new journey was a visible cost.
+    #[serde(serialize_with = "serialize_shared")]
+    pub processing_config: Arc<Map<String, Value>>,
     /// `userInfo` as the app supplied it (only the supplied fields).
     pub user_info: Map<String, Value>,
     /// Epoch milliseconds.
@@ -68,33 +72,60 @@ pub fn uuid(rng: &mut ChaCha8Rng) -> String {
     let c: u16 = (rng.random::<u16>() & 0x0fff) | 0x4000;
     let d: u16 = (rng.random::<u16>() & 0x3fff) | 0x8000;
     let e: u64 = rng.random::<u64>() & 0xffff_ffff_ffff;
-    format!("{a:08x}-{b:04x}-{c:04x}-{d:04x}-{e:012x}")
+    let mut out = Vec::with_capacity(36);
+    for (value, width) in [(u64::from(a), 8), (u64::from(b), 4), (u64::from(c), 4)] {
+        push_hex(&mut out, value, width);
+        out.push(b'-');
+    }
+    push_hex(&mut out, u64::from(d), 4);
+    out.push(b'-');
+    push_hex(&mut out, e, 12);
+    finish(out)
 }
 
 /// A Mongo ObjectId-like 24-hex id.
 pub fn object_id(rng: &mut ChaCha8Rng) -> String {
     let a: u64 = rng.random();
     let b: u32 = rng.random();
-    format!("{a:016x}{b:08x}")
+    let mut out = Vec::with_capacity(24);
+    push_hex(&mut out, a, 16);
+    push_hex(&mut out, u64::from(b), 8);
+    finish(out)
 }
 
 /// The provider's defaults for `processingConfig` (the documented sample's values), with the
 /// keys in the documented order. `authKeyForCallback` is left out: the provider omits it when
 /// it was never set.
 pub fn default_processing_config() -> Map<String, Value> {
-    let value = json!({
-        "callbackUrl": "",
-        "redirectTime": 10,
-        "language": "en",
-        "successRedirectUrl": "",
-        "failureRedirectUrl": "",
-        "journeyLinkValidity": 3600,
-        "journeySessionExpiry": 600
+    shared_default_processing_config().as_ref().clone()
+}
+
+/// [`default_processing_config`], built once and shared by every stateless journey.
+fn shared_default_processing_config() -> Arc<Map<String, Value>> {
+    static DEFAULTS: LazyLock<Arc<Map<String, Value>>> = LazyLock::new(|| {
+        Arc::new(
+            match json!({
+                "callbackUrl": "",
+                "redirectTime": 10,
+                "language": "en",
+                "successRedirectUrl": "",
+                "failureRedirectUrl": "",
+                "journeyLinkValidity": 3600,
+                "journeySessionExpiry": 600
+            }) {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        )
     });
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    DEFAULTS.clone()
+}
+
+fn serialize_shared<S: serde::Serializer>(
+    map: &Arc<Map<String, Value>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    map.as_ref().serialize(serializer)
 }
 
 impl Journey {
@@ -107,15 +138,22 @@ impl Journey {
         let updated_at = completed_at + rng.random_range(1..50i64);
         let document_done = completed_at - rng.random_range(15_000..25_000i64);
         let selfie_done = completed_at - rng.random_range(1_000..10_000i64);
-        let user_info = json!({
-            "phoneNumber": person.phone,
-            "dateOfBirth": person.identity.date_of_birth,
-            "emailAddress": person.email,
-            "name": {
-                "firstName": person.identity.first_name,
-                "lastName": person.identity.last_name
-            }
-        });
+        // Sized up front and filled directly: `json!` grows each map insert by insert and
+        // sends every value through serde.
+        let mut name = Map::with_capacity(2);
+        name.insert(
+            "firstName".into(),
+            person.identity.first_name.clone().into(),
+        );
+        name.insert("lastName".into(), person.identity.last_name.clone().into());
+        let mut user_info = Map::with_capacity(4);
+        user_info.insert("phoneNumber".into(), person.phone.clone().into());
+        user_info.insert(
+            "dateOfBirth".into(),
+            person.identity.date_of_birth.clone().into(),
+        );
+        user_info.insert("emailAddress".into(), person.email.clone().into());
+        user_info.insert("name".into(), Value::Object(name));
         Journey {
             id: id.to_string(),
             flow_id: uuid(rng),
@@ -123,11 +161,8 @@ impl Journey {
             db_id: object_id(rng),
             client_id: client_id.to_string(),
             user_id: uuid(rng),
-            processing_config: default_processing_config(),
-            user_info: match user_info {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            },
+            processing_config: shared_default_processing_config(),
+            user_info,
             created_at,
             started_at: Some(started_at),
             completed_at: Some(completed_at),

@@ -208,7 +208,7 @@ impl JourneyRecord {
             db_id: self.db_id.clone(),
             client_id: client_id.to_string(),
             user_id: self.user_id.clone(),
-            processing_config: self.processing_config.clone(),
+            processing_config: std::sync::Arc::new(self.processing_config.clone()),
             user_info: self.user_info.clone(),
             created_at: self.created_at,
             started_at: self.started_at,

@@ -320,7 +320,7 @@ impl Journeys {
                 flow_test: false,
                 db_id: facts.db_id,
                 user_id: facts.user_id,
-                processing_config: facts.processing_config,
+                processing_config: std::sync::Arc::unwrap_or_clone(facts.processing_config),
                 user_info: facts.user_info,
                 scenario: scenario.name.clone(),
                 scenario_terminal: scenario.terminal,

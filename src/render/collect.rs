@@ -26,16 +26,36 @@ pub enum Capture {
 #[derive(Debug, Default)]
 struct Node {
     children: Vec<(Box<str>, Node)>,
+    /// [`tag`] of each child's key, in the same order: a lookup compares these words and
+    /// compares text only on a match. Every field of every struct walked is looked up here
+    /// and most are not wanted, so misses must be cheap.
+    tags: Vec<u64>,
     capture: Option<(usize, Capture)>,
 }
 
 impl Node {
     fn child(&self, key: &str) -> Option<&Node> {
-        self.children
+        let wanted = tag(key);
+        self.tags
             .iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, n)| n)
+            .zip(&self.children)
+            .find(|(t, (k, _))| **t == wanted && k.as_ref() == key)
+            .map(|(_, (_, n))| n)
     }
+}
+
+/// A key's length with its first four and last three bytes: field names that share a length
+/// almost always differ in one of them (`dateOfIssue`/`dateOfBirth`, `latitude`/`longitude`).
+fn tag(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let mut tag = (bytes.len() as u64) << 56;
+    for (i, &b) in bytes.iter().take(4).enumerate() {
+        tag |= u64::from(b) << (8 * i);
+    }
+    for (i, &b) in bytes.iter().rev().take(3).enumerate() {
+        tag |= u64::from(b) << (32 + 8 * i);
+    }
+    tag
 }
 
 /// The wanted paths, each with its slot.
@@ -54,6 +74,13 @@ pub struct Collected {
 }
 
 impl Collected {
+    /// Empty, keeping the buffers' capacity for the next walk.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.ranges.clear();
+        self.key.clear();
+    }
+
     /// The text of slot `i`, if the walk found it.
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         self.ranges
@@ -90,6 +117,7 @@ impl Trie {
                 Some(at) => at,
                 None => {
                     node.children.push((key.as_str().into(), Node::default()));
+                    node.tags.push(tag(key));
                     node.children.len() - 1
                 }
             };
@@ -259,14 +287,27 @@ impl<'a> Walker<'a> {
 
 impl Compound<'_> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unprintable> {
-        let mut key = itoa_buffer(self.index);
+        let index = self.index;
         self.index += 1;
-        match self.node.child(key.as_str()) {
-            Some(child) => visit(child, value, self.out),
-            None => {
-                key.clear();
-                Ok(())
+        if self.node.children.is_empty() {
+            return Ok(());
+        }
+        // The index as the trie spells it (`files.3`), written on the stack.
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = index;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
             }
+        }
+        let key = std::str::from_utf8(&digits[at..]).map_err(|_| Unprintable)?;
+        match self.node.child(key) {
+            Some(child) => visit(child, value, self.out),
+            None => Ok(()),
         }
     }
 
@@ -276,12 +317,6 @@ impl Compound<'_> {
             None => Ok(()),
         }
     }
-}
-
-fn itoa_buffer(i: usize) -> String {
-    let mut s = String::with_capacity(4);
-    let _ = write!(s, "{i}");
-    s
 }
 
 macro_rules! seq_like {

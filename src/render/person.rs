@@ -6,17 +6,16 @@
 //! the forms the provider uses on the wire: `dd/mm/yyyy` dates, Regula document descriptors,
 //! IPQualityScore-style records in which every value is a string.
 
-use fake::faker::address::en::{BuildingNumber, StreetName};
-use fake::faker::company::en::CompanyName;
-use fake::faker::name::en::{FirstName, LastName};
-use fake::Fake;
+use fake::locales::{Data, EN};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::time::{civil_from_days, days_from_civil};
+use super::text::{
+    finish, push_all, push_hex, push_int, push_lower, push_padded, push_uint, push_upper,
+};
+use super::time::civil_from_days;
 
 /// A hash of (seed, journey id) that is the same on every platform and Rust release
 /// (64-bit FNV-1a; `std`'s `DefaultHasher` gives no such promise).
@@ -65,8 +64,8 @@ pub struct Document {
     pub country: &'static str,
     pub id_type: &'static str,
     /// Regula `DocumentName` for the front and back side.
-    pub name_front: String,
-    pub name_back: String,
+    pub name_front: &'static str,
+    pub name_back: &'static str,
     pub icao_code: &'static str,
     pub country_name: &'static str,
     pub description: &'static str,
@@ -107,8 +106,8 @@ pub struct Address {
     /// One line, as the IP record's `address` holds it.
     pub line: String,
     /// Upper case, as Regula's "Split Address" of Indian licences holds them.
-    pub district_upper: String,
-    pub region_upper: String,
+    pub district_upper: &'static str,
+    pub region_upper: &'static str,
     pub region_code: &'static str,
 }
 
@@ -118,15 +117,15 @@ pub struct Address {
 pub struct IpRecord {
     pub ip: String,
     pub asn: String,
-    pub isp: String,
+    pub isp: &'static str,
     pub organization: String,
     pub host: String,
     pub country_code: &'static str,
     pub region: &'static str,
     pub city: &'static str,
     /// Strings, as the provider sends them ("19.76").
-    pub latitude: String,
-    pub longitude: String,
+    pub latitude: &'static str,
+    pub longitude: &'static str,
     pub timezone: &'static str,
     pub address: String,
 }
@@ -168,6 +167,12 @@ pub struct Images {
 struct Place {
     city: &'static str,
     region: &'static str,
+    /// `city` and `region` upper-cased, and the coordinates as `{:.2}` prints them: fixed
+    /// text, kept here rather than made per journey (a test checks they agree).
+    city_upper: &'static str,
+    region_upper: &'static str,
+    latitude_text: &'static str,
+    longitude_text: &'static str,
     /// The region's short code, as Indian licences print it beside the state's name.
     code: &'static str,
     latitude: f64,
@@ -219,6 +224,10 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Mumbai",
                 region: "Maharashtra",
+                city_upper: "MUMBAI",
+                region_upper: "MAHARASHTRA",
+                latitude_text: "19.07",
+                longitude_text: "72.87",
                 code: "MH",
                 latitude: 19.07,
                 longitude: 72.87,
@@ -227,6 +236,10 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Bengaluru",
                 region: "Karnataka",
+                city_upper: "BENGALURU",
+                region_upper: "KARNATAKA",
+                latitude_text: "12.97",
+                longitude_text: "77.59",
                 code: "KA",
                 latitude: 12.97,
                 longitude: 77.59,
@@ -235,6 +248,10 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "New Delhi",
                 region: "Delhi",
+                city_upper: "NEW DELHI",
+                region_upper: "DELHI",
+                latitude_text: "28.61",
+                longitude_text: "77.20",
                 code: "DL",
                 latitude: 28.61,
                 longitude: 77.2,
@@ -262,6 +279,10 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Austin",
                 region: "Texas",
+                city_upper: "AUSTIN",
+                region_upper: "TEXAS",
+                latitude_text: "30.27",
+                longitude_text: "-97.74",
                 code: "TX",
                 latitude: 30.27,
                 longitude: -97.74,
@@ -270,6 +291,10 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "San Jose",
                 region: "California",
+                city_upper: "SAN JOSE",
+                region_upper: "CALIFORNIA",
+                latitude_text: "37.34",
+                longitude_text: "-121.89",
                 code: "CA",
                 latitude: 37.34,
                 longitude: -121.89,
@@ -278,6 +303,10 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Brooklyn",
                 region: "New York",
+                city_upper: "BROOKLYN",
+                region_upper: "NEW YORK",
+                latitude_text: "40.68",
+                longitude_text: "-73.94",
                 code: "NY",
                 latitude: 40.68,
                 longitude: -73.94,
@@ -308,6 +337,10 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Dubai",
                 region: "Dubai",
+                city_upper: "DUBAI",
+                region_upper: "DUBAI",
+                latitude_text: "25.20",
+                longitude_text: "55.27",
                 code: "DU",
                 latitude: 25.2,
                 longitude: 55.27,
@@ -316,6 +349,10 @@ const PROFILES: &[Profile] = &[
             Place {
                 city: "Abu Dhabi",
                 region: "Abu Dhabi",
+                city_upper: "ABU DHABI",
+                region_upper: "ABU DHABI",
+                latitude_text: "24.45",
+                longitude_text: "54.38",
                 code: "AZ",
                 latitude: 24.45,
                 longitude: 54.38,
@@ -331,80 +368,128 @@ const REFERENCE_DAY: i64 = 20_454; // 2026-01-01
 
 fn ddmmyyyy(day: i64) -> String {
     let (y, m, d) = civil_from_days(day);
-    format!("{d:02}/{m:02}/{y:04}")
+    let mut out = Vec::with_capacity(10);
+    push_padded(&mut out, u64::from(d), 2);
+    out.push(b'/');
+    push_padded(&mut out, u64::from(m), 2);
+    out.push(b'/');
+    push_padded(&mut out, y.unsigned_abs(), 4);
+    finish(out)
 }
 
 fn iso_date(day: i64) -> String {
     let (y, m, d) = civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}")
+    let mut out = Vec::with_capacity(10);
+    push_padded(&mut out, y.unsigned_abs(), 4);
+    out.push(b'-');
+    push_padded(&mut out, u64::from(m), 2);
+    out.push(b'-');
+    push_padded(&mut out, u64::from(d), 2);
+    finish(out)
+}
+
+fn int_string(value: i64) -> String {
+    let mut out = Vec::with_capacity(8);
+    push_int(&mut out, value);
+    finish(out)
+}
+
+/// One of `words`, drawn from `rng`.
+fn pick(rng: &mut ChaCha8Rng, words: &[&'static str]) -> &'static str {
+    words
+        .get(rng.random_range(0..words.len().max(1)))
+        .copied()
+        .unwrap_or("")
+}
+
+/// `n` random decimal digits, up to eighteen per draw (one draw per number, not per digit).
+fn push_digits(rng: &mut ChaCha8Rng, n: usize, out: &mut Vec<u8>) {
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(18);
+        let value = rng.random_range(0..10u64.pow(k as u32));
+        push_padded(out, value, k);
+        left -= k;
+    }
 }
 
 fn digits(rng: &mut ChaCha8Rng, n: usize) -> String {
-    (0..n)
-        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-        .collect()
-}
-
-fn hex(rng: &mut ChaCha8Rng, n: usize) -> String {
-    let mut out = String::with_capacity(n);
-    push_hex(rng, n, &mut out);
-    out
+    let mut out = Vec::with_capacity(n);
+    push_digits(rng, n, &mut out);
+    finish(out)
 }
 
 /// `n` lowercase hex digits, sixteen per draw (image URLs need 64 each, on the hot path).
-fn push_hex(rng: &mut ChaCha8Rng, n: usize, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+fn push_random_hex(rng: &mut ChaCha8Rng, n: usize, out: &mut Vec<u8>) {
     let mut left = n;
     while left > 0 {
-        let mut word: u64 = rng.random();
-        for _ in 0..left.min(16) {
-            out.push(char::from(HEX[(word & 0xf) as usize]));
-            word >>= 4;
-        }
-        left = left.saturating_sub(16);
+        let k = left.min(16);
+        push_hex(out, rng.random(), k);
+        left -= k;
     }
 }
 
-fn identity(rng: &mut ChaCha8Rng) -> Identity {
-    let first_name: String = FirstName().fake_with_rng(rng);
-    let last_name: String = LastName().fake_with_rng(rng);
+/// A name and a date of birth, and that date as a day number (for the dates derived from it).
+fn identity(rng: &mut ChaCha8Rng) -> (Identity, i64) {
+    let first_name = pick(rng, EN::NAME_FIRST_NAME);
+    let last_name = pick(rng, EN::NAME_LAST_NAME);
     // Adults between 19 and 70 on the reference day.
     let birth = REFERENCE_DAY - rng.random_range(19 * 365..70 * 365);
-    Identity {
-        full_name: format!("{first_name} {last_name}"),
-        surname_and_given_names: format!(
-            "{} {}",
-            last_name.to_uppercase(),
-            first_name.to_uppercase()
-        ),
-        first_name,
-        last_name,
+    let mut full_name = Vec::with_capacity(first_name.len() + 1 + last_name.len());
+    full_name.extend_from_slice(first_name.as_bytes());
+    full_name.push(b' ');
+    full_name.extend_from_slice(last_name.as_bytes());
+    let mut surname_and_given_names = Vec::with_capacity(full_name.len());
+    push_upper(&mut surname_and_given_names, last_name);
+    surname_and_given_names.push(b' ');
+    push_upper(&mut surname_and_given_names, first_name);
+    let identity = Identity {
+        full_name: finish(full_name),
+        surname_and_given_names: finish(surname_and_given_names),
+        first_name: first_name.to_string(),
+        last_name: last_name.to_string(),
         date_of_birth: ddmmyyyy(birth),
         date_of_birth_iso: iso_date(birth),
-        age: ((REFERENCE_DAY - birth) / 365).to_string(),
-    }
+        age: int_string((REFERENCE_DAY - birth) / 365),
+    };
+    (identity, birth)
 }
 
 fn file_url(rng: &mut ChaCha8Rng) -> String {
     const PREFIX: &str = "https://persist.signzy.tech/api/files/";
     let n = rng.random_range(900_000_000..999_999_999u32);
-    let mut url = String::with_capacity(PREFIX.len() + 10 + 10 + 64 + 4);
-    url.push_str(PREFIX);
-    let _ = write!(url, "{n}");
-    url.push_str("/download/");
-    push_hex(rng, 64, &mut url);
-    url.push_str(".png");
-    url
+    let mut url = Vec::with_capacity(PREFIX.len() + 9 + 10 + 64 + 4);
+    url.extend_from_slice(PREFIX.as_bytes());
+    push_uint(&mut url, u64::from(n));
+    url.extend_from_slice("/download/".as_bytes());
+    push_random_hex(rng, 64, &mut url);
+    url.extend_from_slice(".png".as_bytes());
+    finish(url)
+}
+
+/// A company name in the forms `fake`'s English `CompanyName` gives ("Kub LLC", "Kub and Hane
+/// Group"), from the same word lists, without its three `replace` passes.
+fn company_name(rng: &mut ChaCha8Rng) -> String {
+    let first = pick(rng, EN::NAME_LAST_NAME);
+    let suffix = pick(rng, EN::COMPANY_SUFFIX);
+    let mut out = Vec::with_capacity(40);
+    out.extend_from_slice(first.as_bytes());
+    if rng.random_bool(0.5) {
+        out.extend_from_slice(" and ".as_bytes());
+        out.extend_from_slice(pick(rng, EN::NAME_LAST_NAME).as_bytes());
+    }
+    out.push(b' ');
+    out.extend_from_slice(suffix.as_bytes());
+    finish(out)
 }
 
 /// Draw the person for a journey from its RNG.
 pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     let profile = &PROFILES[rng.random_range(0..PROFILES.len())];
     let place = &profile.places[rng.random_range(0..profile.places.len())];
-    let identity = identity(rng);
+    let (identity, birth) = identity(rng);
     let other = identity_unlike(rng, &identity);
 
-    let birth = days_from_iso(&identity.date_of_birth_iso);
     let years_since_issue = rng.random_range(1..8i64);
     let issue = REFERENCE_DAY - years_since_issue * 365 - rng.random_range(0..365);
     let expiry = issue + 10 * 365;
@@ -416,60 +501,95 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
         .min(expired - 365);
     let male = rng.random_bool(0.5);
 
-    let street: String = StreetName().fake_with_rng(rng);
-    let building: String = BuildingNumber().fake_with_rng(rng);
-    let postal_code = match profile.country {
-        "IN" => digits(rng, 6),
-        "US" => digits(rng, 5),
-        _ => format!("P.O. Box {}", digits(rng, 5)),
+    // "{building} {name} {suffix}", the form of fake's English street names.
+    let mut street = Vec::with_capacity(32);
+    push_uint(&mut street, rng.random_range(100..100_000u64));
+    let name = if rng.random_bool(0.5) {
+        pick(rng, EN::NAME_FIRST_NAME)
+    } else {
+        pick(rng, EN::NAME_LAST_NAME)
     };
-    let street = format!("{building} {street}");
-    let line = format!(
-        "{street}, {}, {} {postal_code}, {}",
-        place.city, place.region, profile.country_name
+    push_all(
+        &mut street,
+        &[" ", name, " ", pick(rng, EN::ADDRESS_STREET_SUFFIX)],
+    );
+    let street = finish(street);
+    let mut postal_code = Vec::with_capacity(14);
+    match profile.country {
+        "IN" => push_digits(rng, 6, &mut postal_code),
+        "US" => push_digits(rng, 5, &mut postal_code),
+        _ => {
+            postal_code.extend_from_slice(b"P.O. Box ");
+            push_digits(rng, 5, &mut postal_code);
+        }
+    }
+    let postal_code = finish(postal_code);
+    let mut line = Vec::with_capacity(96);
+    push_all(
+        &mut line,
+        &[
+            &street,
+            ", ",
+            place.city,
+            ", ",
+            place.region,
+            " ",
+            &postal_code,
+            ", ",
+            profile.country_name,
+        ],
     );
 
-    let document_number = match profile.country {
-        "IN" => format!(
-            "{}{}{}",
-            ["MH", "KA", "DL"][rng.random_range(0..3usize)],
-            digits(rng, 2),
-            digits(rng, 11)
-        ),
-        "US" => format!(
-            "{}{}",
-            char::from(b'A' + rng.random_range(0..26u8)),
-            digits(rng, 7)
-        ),
-        _ => format!("784{}", digits(rng, 12)),
-    };
-    let mrz = format!(
-        "ID{}{}<<<<<<<<<<<<<<<",
-        profile.icao,
-        document_number.replace(' ', "")
-    );
+    let mut number = Vec::with_capacity(16);
+    match profile.country {
+        "IN" => {
+            number.extend_from_slice(pick(rng, &["MH", "KA", "DL"]).as_bytes());
+            push_digits(rng, 13, &mut number);
+        }
+        "US" => {
+            number.push(b'A' + rng.random_range(0..26u8));
+            push_digits(rng, 7, &mut number);
+        }
+        _ => {
+            number.extend_from_slice(b"784");
+            push_digits(rng, 12, &mut number);
+        }
+    }
+    let mut mrz = Vec::with_capacity(2 + 3 + number.len() + 15);
+    push_all(&mut mrz, &["ID", profile.icao]);
+    mrz.extend(number.iter().filter(|&&b| b != b' '));
+    mrz.extend_from_slice(b"<<<<<<<<<<<<<<<");
+    let document_number = finish(number);
 
-    let ip = format!(
-        "{}.{}",
-        ["203.0.113", "198.51.100", "192.0.2"][rng.random_range(0..3usize)],
-        rng.random_range(1..255u8)
+    let mut ip = Vec::with_capacity(16);
+    push_all(
+        &mut ip,
+        &[pick(rng, &["203.0.113", "198.51.100", "192.0.2"]), "."],
     );
+    push_uint(&mut ip, u64::from(rng.random_range(1..255u8)));
     let isp = profile.isps[rng.random_range(0..profile.isps.len())];
-    let organization: String = CompanyName().fake_with_rng(rng);
-    let asn = rng.random_range(1_000..65_000u32).to_string();
-    let host = format!("{}.static.{}.net", ip.replace('.', "-"), hex(rng, 6));
+    let organization = company_name(rng);
+    let asn = int_string(i64::from(rng.random_range(1_000..65_000u32)));
+    let mut host = Vec::with_capacity(ip.len() + 8 + 6 + 4);
+    host.extend(ip.iter().map(|&b| if b == b'.' { b'-' } else { b }));
+    host.extend_from_slice(b".static.");
+    push_random_hex(rng, 6, &mut host);
+    host.extend_from_slice(b".net");
 
-    let email = format!(
-        "{}.{}{}@example.com",
-        identity.first_name.to_lowercase(),
-        identity.last_name.to_lowercase(),
-        rng.random_range(1..100u8)
-    );
-    let phone = match profile.country {
-        "IN" => format!("+91{}", digits(rng, 10)),
-        "US" => format!("+1{}", digits(rng, 10)),
-        _ => format!("+9715{}", digits(rng, 8)),
+    let mut email = Vec::with_capacity(identity.full_name.len() + 16);
+    push_lower(&mut email, &identity.first_name);
+    email.push(b'.');
+    push_lower(&mut email, &identity.last_name);
+    push_uint(&mut email, u64::from(rng.random_range(1..100u8)));
+    email.extend_from_slice(b"@example.com");
+    let mut phone = Vec::with_capacity(16);
+    let (prefix, n) = match profile.country {
+        "IN" => ("+91", 10),
+        "US" => ("+1", 10),
+        _ => ("+9715", 8),
     };
+    phone.extend_from_slice(prefix.as_bytes());
+    push_digits(rng, n, &mut phone);
 
     let images = Images {
         front_doc: file_url(rng),
@@ -480,30 +600,33 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     let jitter = |rng: &mut ChaCha8Rng| f64::from(rng.random_range(-500..500i32)) / 10_000.0;
     let latitude = round(place.latitude + jitter(rng), 7);
     let longitude = round(place.longitude + jitter(rng), 7);
-    // From its own RNG, seeded by the identity number: a draw from `rng` would shift every
-    // value drawn after the person (the journey's ids and times).
-    let card_number = digits(&mut journey_rng(0, &document_number), 9);
+    let card_number = digits(rng, 9);
+    let mut guardian_name = Vec::with_capacity(32);
+    push_upper(&mut guardian_name, pick(rng, EN::NAME_FIRST_NAME));
+    guardian_name.push(b' ');
+    push_upper(&mut guardian_name, &identity.last_name);
 
-    // From its own RNG, like the card number, so no value drawn after it moves.
-    let mut guardian_rng = journey_rng(1, &document_number);
-    let guardian_first: String = FirstName().fake_with_rng(&mut guardian_rng);
-    let guardian_name = format!("{} {}", guardian_first, identity.last_name).to_uppercase();
+    let mut ip_address = Vec::with_capacity(48);
+    push_all(
+        &mut ip_address,
+        &[place.city, ", ", place.region, ", ", profile.country_name],
+    );
 
     Person {
-        guardian_name,
+        guardian_name: finish(guardian_name),
         nationality: profile.nationality,
         nationality_code: if profile.country == "AE" {
             "IND"
         } else {
             profile.icao
         },
-        email,
-        phone,
+        email: finish(email),
+        phone: finish(phone),
         document: Document {
             country: profile.country,
             id_type: profile.id_type,
-            name_front: profile.name_front.to_string(),
-            name_back: profile.name_back.to_string(),
+            name_front: profile.name_front,
+            name_back: profile.name_back,
             icao_code: profile.icao,
             country_name: profile.country_name,
             description: profile.description,
@@ -515,19 +638,19 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
             date_of_expiry: ddmmyyyy(expiry),
             date_of_expiry_past: ddmmyyyy(expired),
             date_of_issue_past: ddmmyyyy(issued_before_expired),
-            years_since_issue_past: ((REFERENCE_DAY - issued_before_expired) / 365).to_string(),
-            age_at_issue_past: ((issued_before_expired - birth) / 365).to_string(),
+            years_since_issue_past: int_string((REFERENCE_DAY - issued_before_expired) / 365),
+            age_at_issue_past: int_string((issued_before_expired - birth) / 365),
             card_number,
-            years_since_issue: years_since_issue.to_string(),
-            age_at_issue: ((issue - birth) / 365).to_string(),
-            remainder_term: (expiry - REFERENCE_DAY).to_string(),
+            years_since_issue: int_string(years_since_issue),
+            age_at_issue: int_string((issue - birth) / 365),
+            remainder_term: int_string(expiry - REFERENCE_DAY),
             place_of_issue: profile.place_of_issue,
             sex: if male {
                 profile.sex_male
             } else {
                 profile.sex_female
             },
-            mrz,
+            mrz: finish(mrz),
         },
         address: Address {
             street,
@@ -536,24 +659,24 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
             region: place.region,
             postal_code,
             country: profile.country,
-            line,
-            district_upper: place.city.to_uppercase(),
-            region_upper: place.region.to_uppercase(),
+            line: finish(line),
+            district_upper: place.city_upper,
+            region_upper: place.region_upper,
             region_code: place.code,
         },
         ip: IpRecord {
-            ip,
+            ip: finish(ip),
             asn,
-            isp: isp.to_string(),
+            isp,
             organization,
-            host,
+            host: finish(host),
             country_code: profile.icao,
             region: place.region,
             city: place.city,
-            latitude: format!("{:.2}", place.latitude),
-            longitude: format!("{:.2}", place.longitude),
+            latitude: place.latitude_text,
+            longitude: place.longitude_text,
             timezone: place.timezone,
-            address: format!("{}, {}, {}", place.city, place.region, profile.country_name),
+            address: finish(ip_address),
         },
         latitude,
         longitude,
@@ -565,7 +688,7 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
 
 /// A second identity whose name and date of birth both differ from `first`.
 fn identity_unlike(rng: &mut ChaCha8Rng, first: &Identity) -> Identity {
-    let mut other = identity(rng);
+    let (mut other, _) = identity(rng);
     // A handful of tries is plenty with fake's word lists; give up gracefully after that.
     for _ in 0..8 {
         if other.first_name != first.first_name
@@ -574,17 +697,9 @@ fn identity_unlike(rng: &mut ChaCha8Rng, first: &Identity) -> Identity {
         {
             break;
         }
-        other = identity(rng);
+        other = identity(rng).0;
     }
     other
-}
-
-fn days_from_iso(iso: &str) -> i64 {
-    let mut parts = iso.split('-').map(|p| p.parse::<i64>().unwrap_or(1));
-    let y = parts.next().unwrap_or(1970);
-    let m = parts.next().unwrap_or(1);
-    let d = parts.next().unwrap_or(1);
-    days_from_civil(y, m as u32, d as u32)
 }
 
 fn round(value: f64, places: i32) -> f64 {
@@ -613,6 +728,16 @@ mod tests {
         let c = serde_json::to_string(&generate(&mut journey_rng(1, "j-2"))).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn place_texts_agree_with_the_places() {
+        for place in PROFILES.iter().flat_map(|p| p.places) {
+            assert_eq!(place.city_upper, place.city.to_uppercase());
+            assert_eq!(place.region_upper, place.region.to_uppercase());
+            assert_eq!(place.latitude_text, format!("{:.2}", place.latitude));
+            assert_eq!(place.longitude_text, format!("{:.2}", place.longitude));
+        }
     }
 
     #[test]

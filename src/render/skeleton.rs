@@ -19,9 +19,10 @@
 //! scenario on the ordinary Tera path; the catalogue also compares both paths byte for byte
 //! on sample journeys before enabling this one.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -61,6 +62,33 @@ enum Segment {
 #[derive(Debug)]
 struct Skeleton {
     segments: Vec<Segment>,
+    /// The length of all the literal text, to size the output once.
+    literal_len: usize,
+}
+
+impl Skeleton {
+    fn write(&self, values: &Collected, out: &mut Vec<u8>) -> Result<(), Fallback> {
+        out.reserve(self.literal_len + values.buf.len());
+        for segment in &self.segments {
+            match segment {
+                Segment::Text(text) => out.extend_from_slice(text.as_bytes()),
+                Segment::Hole(i) => out.extend_from_slice(values.get(*i).ok_or(Fallback)?),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Buffers a fill works in, kept per thread so that a fill allocates nothing of its own.
+#[derive(Default)]
+struct Scratch {
+    values: Collected,
+    /// The structural values joined: which skeleton this journey takes.
+    key: Vec<u8>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// Why a fill could not be done; the caller renders the ordinary way instead.
@@ -74,7 +102,7 @@ pub struct Plan {
     structural: Vec<Vec<String>>,
     /// Holes are slots `0..holes.len()`, structural paths the slots after them.
     trie: Trie,
-    skeletons: RwLock<HashMap<String, Arc<Skeleton>>>,
+    skeletons: RwLock<HashMap<Box<[u8]>, Skeleton>>,
     enabled: AtomicBool,
     fallbacks: AtomicU64,
 }
@@ -339,15 +367,31 @@ impl Plan {
         roots: impl FnOnce() -> Value,
         render: impl FnOnce(&Value) -> Result<String, String>,
     ) -> Result<(), Fallback> {
-        let mut values = Collected::default();
-        values.buf.reserve(4 * 1024);
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => self.fill_with(&mut scratch, journey, person, out, roots, render),
+            // Only a fill inside a fill could get here; it simply gets buffers of its own.
+            Err(_) => self.fill_with(&mut Scratch::default(), journey, person, out, roots, render),
+        })
+    }
+
+    fn fill_with<J: Serialize + ?Sized, P: Serialize + ?Sized>(
+        &self,
+        scratch: &mut Scratch,
+        journey: &J,
+        person: &P,
+        out: &mut Vec<u8>,
+        roots: impl FnOnce() -> Value,
+        render: impl FnOnce(&Value) -> Result<String, String>,
+    ) -> Result<(), Fallback> {
+        let Scratch { values, key } = scratch;
+        values.clear();
         self.trie
-            .collect("journey", journey, &mut values)
+            .collect("journey", journey, values)
             .map_err(|_| Fallback)?;
         self.trie
-            .collect("person", person, &mut values)
+            .collect("person", person, values)
             .map_err(|_| Fallback)?;
-        let mut key = Vec::with_capacity(self.structural.len() * 8);
+        key.clear();
         for i in 0..self.structural.len() {
             match values.get(self.holes.len() + i) {
                 Some(text) => key.extend_from_slice(text),
@@ -355,33 +399,25 @@ impl Plan {
             }
             key.push(1);
         }
-        let key = String::from_utf8(key).map_err(|_| Fallback)?;
-        let found = self
-            .skeletons
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned();
-        let skeleton = match found {
-            Some(s) => s,
-            None => {
-                if self.shapes() >= MAX_SKELETONS {
-                    return Err(Fallback);
-                }
-                let skeleton = Arc::new(self.make_skeleton(&roots(), render)?);
-                self.skeletons
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key, skeleton.clone());
-                skeleton
-            }
-        };
-        for segment in &skeleton.segments {
-            match segment {
-                Segment::Text(text) => out.extend_from_slice(text.as_bytes()),
-                Segment::Hole(i) => out.extend_from_slice(values.get(*i).ok_or(Fallback)?),
+        {
+            // The guard is held through the copy (a few microseconds at most, and writers are
+            // rare): one shared lock per fill, rather than that and a reference count that
+            // every thread would bounce between cores.
+            let skeletons = self.skeletons.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(skeleton) = skeletons.get(key.as_slice()) {
+                return skeleton.write(values, out);
             }
         }
+        if self.shapes() >= MAX_SKELETONS {
+            return Err(Fallback);
+        }
+        let skeleton = self.make_skeleton(&roots(), render)?;
+        skeleton.write(values, out)?;
+        self.skeletons
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.as_slice().into())
+            .or_insert(skeleton);
         Ok(())
     }
 
@@ -421,7 +457,17 @@ impl Plan {
         if !rest.is_empty() {
             segments.push(Segment::Text(rest.into()));
         }
-        Ok(Skeleton { segments })
+        let literal_len = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Text(text) => text.len(),
+                Segment::Hole(_) => 0,
+            })
+            .sum();
+        Ok(Skeleton {
+            segments,
+            literal_len,
+        })
     }
 }
 

@@ -1,0 +1,133 @@
+//! Numbers, hex and case changes written straight into a byte buffer.
+//!
+//! Drawing a fresh journey writes a few dozen short numbers, dates and hex ids. Through
+//! `format!` each one costs an allocation and a pass through the formatting machinery, which
+//! was a large share of rendering a new journey. These helpers append ASCII to a `Vec<u8>`
+//! the caller has sized, and [`finish`] turns it into a `String` with one UTF-8 check (a check
+//! per short run, or a push per char, both cost more). Each gives exactly the text the
+//! `format!` it replaces would have given.
+
+/// `value` in decimal (`{value}`).
+pub fn push_uint(out: &mut Vec<u8>, value: u64) {
+    push_padded(out, value, 1);
+}
+
+/// `value` in decimal, zero-padded to at least `width` digits (`{value:0width$}`; widths past
+/// 20, more than a u64 needs, are taken as 20).
+pub fn push_padded(out: &mut Vec<u8>, mut value: u64, width: usize) {
+    // u64::MAX has 20 digits.
+    let mut buf = [b'0'; 20];
+    let mut at = buf.len();
+    while value > 0 {
+        at -= 1;
+        buf[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    // Zero still has one digit.
+    let start = at.min(buf.len() - width.clamp(1, buf.len()));
+    out.extend_from_slice(&buf[start..]);
+}
+
+/// `value` in signed decimal (`{value}`).
+pub fn push_int(out: &mut Vec<u8>, value: i64) {
+    if value < 0 {
+        out.push(b'-');
+    }
+    push_uint(out, value.unsigned_abs());
+}
+
+/// The low `width` nibbles of `value` as lowercase hex, most significant first, zero-padded
+/// (`{value:0width$x}` for a value that fits).
+pub fn push_hex(out: &mut Vec<u8>, value: u64, width: usize) {
+    // A byte at a time through a table of digit pairs: each image URL of a new journey has 64
+    // hex digits, fifteen URLs a journey.
+    const PAIRS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut pairs = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            pairs[i] = [HEX[i >> 4], HEX[i & 0xf]];
+            i += 1;
+        }
+        pairs
+    };
+    let mut buf = [0u8; 16];
+    for (pair, byte) in buf.chunks_exact_mut(2).zip(value.to_be_bytes()) {
+        pair.copy_from_slice(&PAIRS[usize::from(byte)]);
+    }
+    out.extend_from_slice(&buf[16 - width.min(16)..]);
+}
+
+/// `text` upper-cased, as `str::to_uppercase` would give it.
+pub fn push_upper(out: &mut Vec<u8>, text: &str) {
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|b| b.to_ascii_uppercase()));
+    } else {
+        out.extend_from_slice(text.to_uppercase().as_bytes());
+    }
+}
+
+/// `text` lower-cased, as `str::to_lowercase` would give it.
+pub fn push_lower(out: &mut Vec<u8>, text: &str) {
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+    } else {
+        out.extend_from_slice(text.to_lowercase().as_bytes());
+    }
+}
+
+/// Append several pieces of text.
+pub fn push_all(out: &mut Vec<u8>, parts: &[&str]) {
+    for part in parts {
+        out.extend_from_slice(part.as_bytes());
+    }
+}
+
+/// The buffer as a `String`. Everything the helpers write is ASCII and everything else came
+/// from a `&str`, so the check always passes; were it ever to fail, the text is kept with
+/// replacement characters rather than lost.
+pub fn finish(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut s = Vec::new();
+        f(&mut s);
+        finish(s)
+    }
+
+    #[test]
+    fn numbers_read_as_format_writes_them() {
+        for v in [0u64, 1, 9, 10, 99, 1234, 65_000, u64::MAX] {
+            assert_eq!(with(|s| push_uint(s, v)), format!("{v}"));
+            for w in [0usize, 1, 2, 4, 12, 20, 25] {
+                // Widths past the 20 digits a u64 can need are capped there.
+                let capped = w.min(20);
+                assert_eq!(with(|s| push_padded(s, v, w)), format!("{v:0capped$}"));
+            }
+        }
+        for v in [0i64, -1, 42, i64::MIN, i64::MAX] {
+            assert_eq!(with(|s| push_int(s, v)), format!("{v}"));
+        }
+        for (v, w) in [
+            (0u64, 8),
+            (0xabc, 4),
+            (u64::MAX, 16),
+            (0x1234_5678_9abc, 12),
+        ] {
+            assert_eq!(with(|s| push_hex(s, v, w)), format!("{v:0w$x}"));
+        }
+    }
+
+    #[test]
+    fn case_changes_match_std() {
+        for t in ["Zoë O'Neil", "abc DEF", "ذكر", ""] {
+            assert_eq!(with(|s| push_upper(s, t)), t.to_uppercase());
+            assert_eq!(with(|s| push_lower(s, t)), t.to_lowercase());
+        }
+    }
+}
