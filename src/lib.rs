@@ -6,7 +6,8 @@
 //!   [`scenario::loader`] reads `scenarios/*.toml` from a directory or from the bundle compiled
 //!   into the binary.
 //! - [`render`] turns (scenario, journey, fake [`render::person`]) into a JSON document through
-//!   Tera; [`catalogue`] loads scenarios and templates together and renders each once before
+//!   Tera, or, for a new journey of a known shape, by filling a skeleton Tera rendered once
+//!   ([`render::skeleton`]); [`catalogue`] loads scenarios and templates together and renders each once before
 //!   anything is served, so a broken file stops start-up with every error named.
 //! - [`journey`] holds what the mock knows of one journey: created journeys, their store and
 //!   lifecycle; [`callback`] delivers their results to the app's `callbackUrl`.
@@ -16,6 +17,8 @@
 //! - [`journal`] records every provider request before it is answered; [`fault`] makes
 //!   requests and callbacks misbehave on purpose; [`metrics`] counts for Prometheus;
 //!   [`live`] holds the catalogue being served, which [`reload`] replaces under `--watch`.
+//! - [`contract`] infers schemas from JSON documents and reports, path by path, where recorded
+//!   real responses and the scenarios disagree; it also records sanitized real responses.
 //! - [`cli`] is the command line; `main.rs` only maps its result to an exit code.
 
 pub mod admin;
