@@ -394,6 +394,73 @@ impl<'a> ser::SerializeMap for Compound<'a> {
     }
 }
 
+/// The part of a leaf-only serializer that refuses every compound value: its associated types
+/// and the methods that would start a sequence, map, struct or variant.
+macro_rules! refuse_compounds {
+    () => {
+        type Ok = ();
+        type Error = Unprintable;
+        type SerializeSeq = ser::Impossible<(), Unprintable>;
+        type SerializeTuple = ser::Impossible<(), Unprintable>;
+        type SerializeTupleStruct = ser::Impossible<(), Unprintable>;
+        type SerializeTupleVariant = ser::Impossible<(), Unprintable>;
+        type SerializeMap = ser::Impossible<(), Unprintable>;
+        type SerializeStruct = ser::Impossible<(), Unprintable>;
+        type SerializeStructVariant = ser::Impossible<(), Unprintable>;
+
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), Unprintable> {
+            Err(Unprintable)
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unprintable> {
+            Err(Unprintable)
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unprintable> {
+            Err(Unprintable)
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, Unprintable> {
+            Err(Unprintable)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, Unprintable> {
+            Err(Unprintable)
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unprintable> {
+            Err(Unprintable)
+        }
+        fn serialize_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStruct, Unprintable> {
+            Err(Unprintable)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, Unprintable> {
+            Err(Unprintable)
+        }
+    };
+}
+
 /// A map key as text (strings, and numbers as serde_json writes them as keys).
 struct KeyText<'a> {
     out: &'a mut String,
@@ -409,15 +476,7 @@ macro_rules! key_display {
 }
 
 impl ser::Serializer for KeyText<'_> {
-    type Ok = ();
-    type Error = Unprintable;
-    type SerializeSeq = ser::Impossible<(), Unprintable>;
-    type SerializeTuple = ser::Impossible<(), Unprintable>;
-    type SerializeTupleStruct = ser::Impossible<(), Unprintable>;
-    type SerializeTupleVariant = ser::Impossible<(), Unprintable>;
-    type SerializeMap = ser::Impossible<(), Unprintable>;
-    type SerializeStruct = ser::Impossible<(), Unprintable>;
-    type SerializeStructVariant = ser::Impossible<(), Unprintable>;
+    refuse_compounds!();
 
     key_display!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
         serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
@@ -460,56 +519,6 @@ impl ser::Serializer for KeyText<'_> {
     ) -> Result<(), Unprintable> {
         v.serialize(self)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Unprintable> {
-        Err(Unprintable)
-    }
 }
 
 /// What Tera prints for `{{ x }}` with the JSON escaper: strings escaped, numbers and booleans
@@ -528,15 +537,7 @@ macro_rules! plain_display {
 }
 
 impl ser::Serializer for Plain<'_> {
-    type Ok = ();
-    type Error = Unprintable;
-    type SerializeSeq = ser::Impossible<(), Unprintable>;
-    type SerializeTuple = ser::Impossible<(), Unprintable>;
-    type SerializeTupleStruct = ser::Impossible<(), Unprintable>;
-    type SerializeTupleVariant = ser::Impossible<(), Unprintable>;
-    type SerializeMap = ser::Impossible<(), Unprintable>;
-    type SerializeStruct = ser::Impossible<(), Unprintable>;
-    type SerializeStructVariant = ser::Impossible<(), Unprintable>;
+    refuse_compounds!();
 
     plain_display!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16,
         serialize_i32: i32, serialize_i64: i64, serialize_u8: u8, serialize_u16: u16,
@@ -591,56 +592,6 @@ impl ser::Serializer for Plain<'_> {
         v: &T,
     ) -> Result<(), Unprintable> {
         v.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, Unprintable> {
-        Err(Unprintable)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Unprintable> {
-        Err(Unprintable)
     }
 }
 
