@@ -15,8 +15,8 @@ use sha2::Sha256;
 
 use common::{get_journey, start_with};
 use support::{
-    admin, attempts, create_id, dead_url, eventually, journey_view, page, quick_config, Answer,
-    Receiver,
+    admin, attempts, complete, create_id, dead_url, eventually, journey_view, page, quick_config,
+    Answer, Receiver,
 };
 
 fn with_callback(url: &str) -> Value {
@@ -40,13 +40,7 @@ async fn a_completed_journey_posts_its_bare_document_with_the_auth_key() {
     let receiver = Receiver::start(Answer::Status(200)).await;
     let server = start_with(quick_config()).await;
     let id = create_id(&server, &with_callback(&receiver.url), &[]).await;
-    let reply = admin(
-        &server,
-        Method::POST,
-        &format!("journeys/{id}/complete"),
-        "",
-    )
-    .await;
+    let reply = complete(&server, &id).await;
     assert_eq!(reply.status, StatusCode::OK);
 
     let got = receiver.wait_for(1).await;
@@ -142,13 +136,7 @@ async fn a_receiver_that_fails_first_gets_the_same_bytes_on_a_later_attempt() {
     let receiver = Receiver::start(Answer::FailFirst(2, 503)).await;
     let server = start_with(quick_config()).await;
     let id = create_id(&server, &with_callback(&receiver.url), &[]).await;
-    admin(
-        &server,
-        Method::POST,
-        &format!("journeys/{id}/complete"),
-        "",
-    )
-    .await;
+    complete(&server, &id).await;
 
     let got = receiver.wait_for(3).await;
     assert_eq!(got.len(), 3);
@@ -191,13 +179,7 @@ async fn a_receiver_that_never_answers_times_out_on_every_attempt() {
     config.callbacks.max_attempts = 2;
     let server = start_with(config).await;
     let id = create_id(&server, &with_callback(&receiver.url), &[]).await;
-    admin(
-        &server,
-        Method::POST,
-        &format!("journeys/{id}/complete"),
-        "",
-    )
-    .await;
+    complete(&server, &id).await;
 
     let view = eventually("the callback to fail", || async {
         let view = journey_view(&server, &id).await;
@@ -226,13 +208,7 @@ async fn a_receiver_that_never_answers_times_out_on_every_attempt() {
 async fn a_dead_receiver_exhausts_the_attempts_and_each_is_logged() {
     let server = start_with(quick_config()).await;
     let id = create_id(&server, &with_callback(&dead_url()), &[]).await;
-    admin(
-        &server,
-        Method::POST,
-        &format!("journeys/{id}/complete"),
-        "",
-    )
-    .await;
+    complete(&server, &id).await;
 
     eventually("the callback to fail", || async {
         (journey_view(&server, &id).await["callback"]["status"] == "failed").then_some(())
@@ -258,13 +234,7 @@ async fn signed_callbacks_carry_a_standard_webhooks_signature() {
     config.callbacks.signing_key = Some(otk_mock::callback::SigningKey::parse(&secret).unwrap());
     let server = start_with(config).await;
     let id = create_id(&server, &with_callback(&receiver.url), &[]).await;
-    admin(
-        &server,
-        Method::POST,
-        &format!("journeys/{id}/complete"),
-        "",
-    )
-    .await;
+    complete(&server, &id).await;
 
     let got = receiver.wait_for(2).await;
     let ids: Vec<&str> = got
@@ -308,13 +278,7 @@ async fn redelivery_sends_the_same_document_again() {
     )
     .await
     .assert_provider_error(409);
-    admin(
-        &server,
-        Method::POST,
-        &format!("journeys/{id}/complete"),
-        "",
-    )
-    .await;
+    complete(&server, &id).await;
     receiver.wait_for(1).await;
     callback_sent(&server, &id).await;
 
@@ -397,13 +361,7 @@ async fn a_full_queue_drops_the_callback_and_counts_it() {
     let first = create_id(&server, &with_callback(&receiver.url), &slow).await;
     let second = create_id(&server, &with_callback(&receiver.url), &slow).await;
     for id in [&first, &second] {
-        let reply = admin(
-            &server,
-            Method::POST,
-            &format!("journeys/{id}/complete"),
-            "",
-        )
-        .await;
+        let reply = complete(&server, id).await;
         assert_eq!(
             reply.status,
             StatusCode::OK,
@@ -450,13 +408,7 @@ async fn shutdown_attempts_callbacks_due_within_the_drain_window_and_logs_the_re
     )
     .await;
     for id in [&soon, &late] {
-        admin(
-            &server,
-            Method::POST,
-            &format!("journeys/{id}/complete"),
-            "",
-        )
-        .await;
+        complete(&server, id).await;
     }
     let app = server.app().clone();
     server.shutdown().await;

@@ -25,7 +25,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use common::{get_journey, start, start_with, TOKEN};
-use support::{admin, create, create_id, eventually, quick_config, Answer, Receiver, DEADLINE};
+use support::{
+    admin, complete, create, create_id, eventually, quick_config, Answer, Receiver, DEADLINE,
+};
 
 /// Send a get-journey request by hand and read until the server closes the connection.
 async fn raw_get(server: &RunningServer, id: &str, fault: &str) -> std::io::Result<Vec<u8>> {
@@ -526,13 +528,7 @@ async fn a_scenario_can_duplicate_its_callbacks() {
     config.source.scenarios_dir = Some(dir.path().to_path_buf());
     let server = start_with(config).await;
     let id = create_id(&server, &with_callback(&receiver.url), &[]).await;
-    admin(
-        &server,
-        Method::POST,
-        &format!("journeys/{id}/complete"),
-        "",
-    )
-    .await;
+    complete(&server, &id).await;
     let got = receiver.wait_for(2).await;
     assert_eq!(got[0].body, got[1].body);
     server.shutdown().await;

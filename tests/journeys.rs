@@ -10,7 +10,9 @@ use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use common::{get_journey, start_with};
-use support::{admin, create, create_id, create_raw, eventually, journey_view, page, quick_config};
+use support::{
+    admin, complete, create, create_id, create_raw, eventually, journey_view, page, quick_config,
+};
 
 fn is_uuid(s: &str) -> bool {
     s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4
@@ -234,13 +236,7 @@ async fn admin_completion_gives_the_scenario_document_with_the_journeys_own_fact
     let before = get_journey(&server, &id, &[]).await.result();
     assert_eq!(before["currentStatus"], "IN_PROGRESS");
 
-    let reply = admin(
-        &server,
-        Method::POST,
-        &format!("journeys/{id}/complete"),
-        "",
-    )
-    .await;
+    let reply = complete(&server, &id).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(reply.json()["state"], "completed");
     assert_eq!(reply.json()["endedBy"], "admin");
@@ -508,13 +504,7 @@ async fn admin_binds_scenarios_lists_journeys_and_resets() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    admin(
-        &server,
-        Method::POST,
-        &format!("journeys/{id}/complete"),
-        "",
-    )
-    .await;
+    complete(&server, &id).await;
     let doc = get_journey(&server, &id, &[]).await.result();
     assert_eq!(doc["currentStatus"], "EXPIRED");
     assert_eq!(journey_view(&server, &id).await["state"], "terminated");

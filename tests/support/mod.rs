@@ -90,6 +90,11 @@ pub async fn admin(server: &RunningServer, method: Method, path: &str, body: &st
     send(method, &url, &[("content-type", "application/json")], body).await
 }
 
+/// End a journey now with its bound scenario (`POST /__admin/journeys/{id}/complete`).
+pub async fn complete(server: &RunningServer, id: &str) -> Reply {
+    admin(server, Method::POST, &format!("journeys/{id}/complete"), "").await
+}
+
 /// The admin view of a journey.
 pub async fn journey_view(server: &RunningServer, id: &str) -> Value {
     let reply = admin(server, Method::GET, &format!("journeys/{id}"), "").await;
