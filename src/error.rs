@@ -15,6 +15,8 @@ use crate::server::Body;
 
 /// The content type of every JSON body otk-mock sends, as the provider sends it.
 pub const JSON_UTF8: &str = "application/json; charset=utf-8";
+/// [`JSON_UTF8`] as a header value, checked once at compile time rather than per response.
+pub const JSON_UTF8_VALUE: HeaderValue = HeaderValue::from_static(JSON_UTF8);
 
 /// An error answered to the client in the provider's format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +170,7 @@ impl ApiError {
         let mut response = Response::new(crate::server::full(self.body()));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+        headers.insert(CONTENT_TYPE, JSON_UTF8_VALUE);
         for (name, value) in &self.headers {
             if let Ok(value) = HeaderValue::from_str(value) {
                 headers.insert(*name, value);

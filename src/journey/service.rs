@@ -212,12 +212,11 @@ impl Journeys {
 
     /// The journey, with any deadline that has passed applied first.
     pub fn get(&self, id: &str) -> Option<JourneyRecord> {
-        let now = now_millis();
         let mut ended = false;
         let record = self
             .store
             .update(id, &mut |r| match next_due(r, &self.settings.policy) {
-                Some((at, due)) if at <= now => {
+                Some((at, due)) if at <= now_millis() => {
                     ended = self.apply(r, due, at);
                     ended
                 }

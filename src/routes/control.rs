@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
-use hyper::{Request, Response};
-use tracing::Instrument;
+use hyper::header::{HeaderValue, CONTENT_LENGTH};
+use hyper::{Method, Request, Response};
 
-use super::{warn_missing_lifecycle_scenarios, App, CALLBACK_FAULT_HEADER, FAULT_HEADER};
+use super::{
+    read_body_of, warn_missing_lifecycle_scenarios, Answer, App, CALLBACK_FAULT_HEADER,
+    FAULT_HEADER,
+};
 use crate::catalogue::Catalogue;
 use crate::error::ApiError;
 use crate::fault::rules::Planned;
@@ -23,8 +25,28 @@ use crate::fault::{CallbackFault, Fault, Outcome};
 use crate::journal::{Entry, RouteKind, ShortStr};
 use crate::live::ScenarioInfo;
 use crate::metrics::Gauges;
-use crate::render::time::now_millis;
 use crate::server::{full, Body, Connection};
+
+/// What the journal entry of a provider request keeps from its head.
+pub(super) struct Meta {
+    started: Instant,
+    time_ms: i64,
+    method: Method,
+    other_path: Option<Box<str>>,
+}
+
+/// A provider request whose fault has something to act out.
+pub(super) struct Acting {
+    plan: Planned,
+    response: Response<Body>,
+    entry: Entry,
+    started: Instant,
+}
+
+pub(super) enum Settled {
+    Now(Response<Body>),
+    Act(Box<Acting>),
+}
 
 /// What handling a provider request found out, for the journal, metrics and faults.
 pub(super) struct Note {
@@ -97,31 +119,73 @@ impl App {
         })
     }
 
-    /// A provider request: handle it, apply its fault if it got one, record it, answer.
-    pub(super) async fn provider(
-        &self,
+    /// A provider request: check it, read its body, do its work, apply its fault if it got
+    /// one, record it, answer. Only reading a body and acting out a fault (a delay, or ending
+    /// the connection) need a future; everything else is answered now.
+    pub(super) fn provider<'a>(
+        &'a self,
         request: Request<Incoming>,
         mut note: Note,
         started: Instant,
+        span: tracing::Span,
+        conn: &'a Connection,
+    ) -> Answer<'a> {
+        let meta = Meta {
+            started,
+            time_ms: self.millis_at(started),
+            method: request.method().clone(),
+            other_path: (note.route == RouteKind::Other).then(|| request.uri().path().into()),
+        };
+        let answer = match span.in_scope(|| self.provider_call(&request, &note)) {
+            Ok(call) if !hyper::body::Body::is_end_stream(request.body()) => {
+                let limit = self.config.max_body_bytes;
+                return Answer::Later(Box::pin(async move {
+                    let (parts, body) = request.into_parts();
+                    let answer = match read_body_of(&parts.headers, body, limit).await {
+                        Ok(body) => span.in_scope(|| {
+                            self.provider_work(call, parts.uri.path(), &body, &mut note)
+                        }),
+                        Err(e) => Err(e),
+                    };
+                    match self.settle(answer, note, meta, &span, conn) {
+                        Settled::Now(response) => response,
+                        Settled::Act(acting) => self.act(*acting, &span, conn).await,
+                    }
+                }));
+            }
+            Ok(call) => {
+                span.in_scope(|| self.provider_work(call, request.uri().path(), &[], &mut note))
+            }
+            Err(e) => Err(e),
+        };
+        match self.settle(answer, note, meta, &span, conn) {
+            Settled::Now(response) => Answer::Now(response),
+            Settled::Act(acting) => {
+                Answer::Later(Box::pin(
+                    async move { self.act(*acting, &span, conn).await },
+                ))
+            }
+        }
+    }
+
+    /// The answer, the journal entry and the fault of a request whose work is done: the
+    /// response now, unless the fault has something to act out.
+    fn settle(
+        &self,
+        answer: Result<Response<Body>, ApiError>,
+        mut note: Note,
+        meta: Meta,
         span: &tracing::Span,
         conn: &Connection,
-    ) -> Response<Body> {
-        let time_ms = now_millis();
-        let method = request.method().clone();
-        let other_path: Option<Box<str>> =
-            (note.route == RouteKind::Other).then(|| request.uri().path().into());
-        let answer = self
-            .provider_route(request, &mut note)
-            .instrument(span.clone())
-            .await;
+    ) -> Settled {
         let plan = note.fault.take();
-        let mut response = self.answer(answer, span, plan.is_some());
+        let response = self.answer(answer, span, plan.is_some());
         let mut entry = Entry {
             id: 0,
-            time_ms,
-            method,
+            time_ms: meta.time_ms,
+            method: meta.method,
             route: note.route,
-            other_path,
+            other_path: meta.other_path,
             journey_id: note.journey_id.take(),
             scenario: note.scenario.take(),
             selection: note.selection,
@@ -130,29 +194,68 @@ impl App {
             fault: None,
             fault_source: None,
         };
+        let started = meta.started;
         let Some(plan) = plan else {
             self.record(entry, started);
-            return response;
+            return Settled::Now(super::finish(response, span, started));
         };
         self.metrics.fault(&plan.fault);
         entry.fault = Some(plan.fault.text().clone());
         entry.fault_source = Some(plan.source.as_str());
         tracing::debug!(parent: span, fault = %plan.fault, source = plan.source.as_str(), "fault injected");
-        if let Some(delay) = plan.delay {
+        let ends_connection = matches!(
+            plan.fault.outcome,
+            Some(Outcome::Reset | Outcome::Empty | Outcome::Hang)
+        ) && conn.is_attached();
+        let acting = Acting {
+            plan,
+            response,
+            entry,
+            started,
+        };
+        if acting.plan.delay.is_some() || ends_connection {
+            return Settled::Act(Box::new(acting));
+        }
+        Settled::Now(super::finish(self.spoil(acting), span, started))
+    }
+
+    /// Act out a fault: hold the answer for its delay, then end the connection or answer.
+    async fn act(&self, acting: Acting, span: &tracing::Span, conn: &Connection) -> Response<Body> {
+        if let Some(delay) = acting.plan.delay {
             self.hold(delay).await;
         }
-        let outcome = plan.fault.outcome;
-        match outcome {
-            Some(Outcome::Reset | Outcome::Empty | Outcome::Hang) if conn.is_attached() => {
-                entry.status = None;
-                self.record(entry, started);
-                if outcome == Some(Outcome::Hang) {
-                    self.hold(self.config.fault_max_wait).await;
-                }
-                conn.abort(outcome == Some(Outcome::Reset)).await;
-                // `abort` never returns; should that ever change, answer as a gateway would.
-                return ApiError::injected(hyper::StatusCode::BAD_GATEWAY, None).into_response();
+        let outcome = acting.plan.fault.outcome;
+        if matches!(
+            outcome,
+            Some(Outcome::Reset | Outcome::Empty | Outcome::Hang)
+        ) && conn.is_attached()
+        {
+            let Acting {
+                mut entry, started, ..
+            } = acting;
+            entry.status = None;
+            self.record(entry, started);
+            if outcome == Some(Outcome::Hang) {
+                self.hold(self.config.fault_max_wait).await;
             }
+            conn.abort(outcome == Some(Outcome::Reset)).await;
+            // `abort` never returns; should that ever change, answer as a gateway would.
+            return ApiError::injected(hyper::StatusCode::BAD_GATEWAY, None).into_response();
+        }
+        let started = acting.started;
+        super::finish(self.spoil(acting), span, started)
+    }
+
+    /// The answer as the fault spoils it (malformed, truncated; a connection fault with no
+    /// socket to act on answers as a gateway would), marked with `X-Mock-Fault`, recorded.
+    fn spoil(&self, acting: Acting) -> Response<Body> {
+        let Acting {
+            plan,
+            mut response,
+            mut entry,
+            started,
+        } = acting;
+        match plan.fault.outcome {
             Some(Outcome::Reset | Outcome::Empty | Outcome::Hang) => {
                 // No socket to act on (the app is embedded without the server).
                 response = ApiError::injected(hyper::StatusCode::BAD_GATEWAY, None).into_response();
@@ -162,9 +265,7 @@ impl App {
             Some(Outcome::Status { .. }) | None => {}
         }
         if let Ok(value) = HeaderValue::from_str(plan.fault.text()) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static(FAULT_HEADER), value);
+            response.headers_mut().insert(FAULT_HEADER, value);
         }
         entry.status = Some(response.status().as_u16());
         self.record(entry, started);
@@ -241,7 +342,7 @@ fn truncated(response: Response<Body>) -> Response<Body> {
 
 /// `X-Mock-Fault`: a fault for this request.
 pub(super) fn fault_header<B>(request: &Request<B>) -> Result<Option<Fault>, ApiError> {
-    let Some(value) = request.headers().get(FAULT_HEADER) else {
+    let Some(value) = request.headers().get(&FAULT_HEADER) else {
         return Ok(None);
     };
     let text = value
@@ -256,7 +357,7 @@ pub(super) fn fault_header<B>(request: &Request<B>) -> Result<Option<Fault>, Api
 pub(super) fn callback_fault_header<B>(
     request: &Request<B>,
 ) -> Result<Option<CallbackFault>, ApiError> {
-    let Some(value) = request.headers().get(CALLBACK_FAULT_HEADER) else {
+    let Some(value) = request.headers().get(&CALLBACK_FAULT_HEADER) else {
         return Ok(None);
     };
     let text = value

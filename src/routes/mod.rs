@@ -4,7 +4,7 @@
 //!
 //! Order of checks for every provider request: route (404), method (405), `Authorization`
 //! (401), body size (413), then the route's own work. Errors become responses only in
-//! [`App::handle`], through [`ApiError::into_response`].
+//! [`App::respond`], through [`ApiError::into_response`].
 //!
 //! Scenario selection for get-journey, first match wins: the journey's binding (a journey
 //! created here or bound through the admin API), the journey-id prefix, `X-Mock-Scenario`,
@@ -18,6 +18,8 @@
 //! answers instead of the work (nothing is created), every other outcome spoils the answer
 //! of work that was done (a create-journey-url call did create its journey).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderName, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -38,7 +40,7 @@ use crate::cache::BodyCache;
 use crate::callback::{Dispatcher, Stats};
 use crate::catalogue::Catalogue;
 use crate::config::Config;
-use crate::error::{ApiError, JSON_UTF8};
+use crate::error::{ApiError, JSON_UTF8_VALUE};
 use crate::fault::rules::Rules;
 use crate::fault::{CallbackFault, Fault};
 use crate::journal::{Journal, RouteKind, ShortStr};
@@ -53,14 +55,15 @@ use crate::server::{full, Body, Connection};
 
 /// The path prefix of every provider route.
 pub const API_PREFIX: &str = "/api/v3/otk-service/";
+// Header names as `HeaderName`s: a lookup by `&str` parses and checks the name every time.
 /// The header QA and tests use to choose a scenario for one request.
-pub const SCENARIO_HEADER: &str = "x-mock-scenario";
+pub const SCENARIO_HEADER: HeaderName = HeaderName::from_static("x-mock-scenario");
 /// The header of a create call that sets that journey's callback delay.
-pub const CALLBACK_DELAY_HEADER: &str = "x-mock-callback-delay";
+pub const CALLBACK_DELAY_HEADER: HeaderName = HeaderName::from_static("x-mock-callback-delay");
 /// The header that injects a fault into one provider request (see [`crate::fault`]).
-pub const FAULT_HEADER: &str = "x-mock-fault";
+pub const FAULT_HEADER: HeaderName = HeaderName::from_static("x-mock-fault");
 /// The header of a create call that sets that journey's callback fault.
-pub const CALLBACK_FAULT_HEADER: &str = "x-mock-callback-fault";
+pub const CALLBACK_FAULT_HEADER: HeaderName = HeaderName::from_static("x-mock-callback-fault");
 
 /// The state every request handler shares.
 pub struct App {
@@ -74,6 +77,39 @@ pub struct App {
     metrics: Metrics,
     stopping: watch::Sender<bool>,
     started: Instant,
+    /// `started` as epoch milliseconds: request times are read from the monotonic clock
+    /// that also times them, and one clock read is saved per request.
+    started_ms: i64,
+}
+
+/// One request's answer: ready now, or the work still to do.
+pub enum Answer<'a> {
+    Now(Response<Body>),
+    Later(Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>),
+}
+
+/// What a provider request asks (see [`App::provider_call`]).
+enum Call {
+    Create {
+        header: Option<String>,
+        delay: Option<Duration>,
+        fault: Option<Fault>,
+        callback_fault: Option<CallbackFault>,
+    },
+    Get {
+        header: Option<String>,
+        fault: Option<Fault>,
+    },
+}
+
+/// The request's span gets its status and latency (when debug logging is on).
+fn finish(response: Response<Body>, span: &tracing::Span, started: Instant) -> Response<Body> {
+    if !span.is_disabled() {
+        span.record("status", response.status().as_u16());
+        span.record("latency_us", started.elapsed().as_micros() as u64);
+        tracing::debug!(parent: span, "answered");
+    }
+    response
 }
 
 /// Where a request is going, once its path has been read.
@@ -90,16 +126,20 @@ fn surface(path: &str) -> Surface<'_> {
     if path.starts_with(crate::page::PREFIX) {
         return Surface::Page;
     }
-    match path.strip_prefix(API_PREFIX) {
-        Some("create-journey-url") => Surface::Provider(RouteKind::CreateJourneyUrl, None),
-        Some(rest) => match rest.strip_prefix("get-journey/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => {
-                Surface::Provider(RouteKind::GetJourney, Some(id))
-            }
-            _ => Surface::Provider(RouteKind::Other, None),
-        },
+    if path.strip_prefix(API_PREFIX) == Some("create-journey-url") {
+        return Surface::Provider(RouteKind::CreateJourneyUrl, None);
+    }
+    match journey_id_of(path) {
+        Some(id) => Surface::Provider(RouteKind::GetJourney, Some(id)),
         None => Surface::Provider(RouteKind::Other, None),
     }
+}
+
+/// The journey id of a get-journey path.
+fn journey_id_of(path: &str) -> Option<&str> {
+    path.strip_prefix(API_PREFIX)?
+        .strip_prefix("get-journey/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 impl App {
@@ -138,6 +178,7 @@ impl App {
             next_request_id: AtomicU64::new(1),
             stopping: watch::channel(false).0,
             started: Instant::now(),
+            started_ms: crate::render::time::now_millis(),
             config,
         }
     }
@@ -192,6 +233,13 @@ impl App {
     }
 
     /// How long the app has been up.
+    /// Epoch milliseconds at `at` (an instant of this run).
+    fn millis_at(&self, at: Instant) -> i64 {
+        let since = at.saturating_duration_since(self.started).as_millis();
+        self.started_ms
+            .saturating_add(i64::try_from(since).unwrap_or(i64::MAX))
+    }
+
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
@@ -208,31 +256,34 @@ impl App {
 
     /// Answer one request on `conn`. Never fails: every error is a response in the provider's
     /// format (or, for a connection fault, the connection ends without one).
-    pub async fn handle(&self, request: Request<Incoming>, conn: &Connection) -> Response<Body> {
+    ///
+    /// A provider request with no body to read and no fault to act out (the hot path) is
+    /// answered here and now, with no future of its own: whatever a request's future holds,
+    /// hyper moves it, whole, and a future able to hold every path was kilobytes.
+    pub fn respond<'a>(&'a self, request: Request<Incoming>, conn: &'a Connection) -> Answer<'a> {
         let started = Instant::now();
-        let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!(
             "request",
-            id,
+            id = self.next_request_id.fetch_add(1, Ordering::Relaxed),
             method = %request.method(),
             path = %request.uri().path(),
             scenario = tracing::field::Empty,
             status = tracing::field::Empty,
             latency_us = tracing::field::Empty,
         );
-        let response = match surface(request.uri().path()) {
-            Surface::Admin => {
+        match surface(request.uri().path()) {
+            Surface::Admin => Answer::Later(Box::pin(async move {
                 let answer = crate::admin::route(self, request)
                     .instrument(span.clone())
                     .await;
-                self.answer(answer, &span, false)
-            }
-            Surface::Page => {
+                finish(self.answer(answer, &span, false), &span, started)
+            })),
+            Surface::Page => Answer::Later(Box::pin(async move {
                 let answer = crate::page::route(self, request)
                     .instrument(span.clone())
                     .await;
-                self.answer(answer, &span, false)
-            }
+                finish(self.answer(answer, &span, false), &span, started)
+            })),
             Surface::Provider(route, journey_id) => {
                 let note = Note {
                     route,
@@ -241,13 +292,17 @@ impl App {
                     selection: None,
                     fault: None,
                 };
-                self.provider(request, note, started, &span, conn).await
+                self.provider(request, note, started, span, conn)
             }
-        };
-        span.record("status", response.status().as_u16());
-        span.record("latency_us", started.elapsed().as_micros() as u64);
-        tracing::debug!(parent: &span, "answered");
-        response
+        }
+    }
+
+    /// [`App::respond`], awaited.
+    pub async fn handle(&self, request: Request<Incoming>, conn: &Connection) -> Response<Body> {
+        match self.respond(request, conn) {
+            Answer::Now(response) => response,
+            Answer::Later(later) => later.await,
+        }
     }
 
     fn answer(
@@ -267,11 +322,10 @@ impl App {
         }
     }
 
-    async fn provider_route(
-        &self,
-        request: Request<Incoming>,
-        note: &mut Note,
-    ) -> Result<Response<Body>, ApiError> {
+    /// What a provider request asks, read from its head once it has passed the checks that
+    /// come before its body is read: route (404), method (405), `Authorization` (401), and
+    /// the `X-Mock-*` headers (400).
+    fn provider_call(&self, request: &Request<Incoming>, note: &Note) -> Result<Call, ApiError> {
         match note.route {
             RouteKind::Other => Err(ApiError::route_not_found(
                 request.method(),
@@ -281,23 +335,59 @@ impl App {
                 if *request.method() != Method::POST {
                     return Err(ApiError::method_not_allowed(request.method(), "POST"));
                 }
-                self.authorize(&request)?;
-                let header = scenario_header(&request)?;
-                let delay = callback_delay_header(&request)?;
-                let fault = fault_header(&request)?;
-                let callback_fault = callback_fault_header(&request)?;
-                let body = read_body(request, self.config.max_body_bytes).await?;
-                self.create_journey(&body, header.as_deref(), delay, callback_fault, fault, note)
+                self.authorize(request)?;
+                if !has_mock_headers(request) {
+                    return Ok(Call::Create {
+                        header: None,
+                        delay: None,
+                        fault: None,
+                        callback_fault: None,
+                    });
+                }
+                Ok(Call::Create {
+                    header: scenario_header(request)?,
+                    delay: callback_delay_header(request)?,
+                    fault: fault_header(request)?,
+                    callback_fault: callback_fault_header(request)?,
+                })
             }
             RouteKind::GetJourney => {
                 if !matches!(*request.method(), Method::POST | Method::GET) {
                     return Err(ApiError::method_not_allowed(request.method(), "GET, POST"));
                 }
-                self.authorize(&request)?;
-                let header = scenario_header(&request)?;
-                let fault = fault_header(&request)?;
-                read_body(request, self.config.max_body_bytes).await?;
-                self.get_journey(header.as_deref(), fault, note)
+                self.authorize(request)?;
+                if !has_mock_headers(request) {
+                    return Ok(Call::Get {
+                        header: None,
+                        fault: None,
+                    });
+                }
+                Ok(Call::Get {
+                    header: scenario_header(request)?,
+                    fault: fault_header(request)?,
+                })
+            }
+        }
+    }
+
+    /// The route's own work, once the body is read.
+    fn provider_work(
+        &self,
+        call: Call,
+        path: &str,
+        body: &[u8],
+        note: &mut Note,
+    ) -> Result<Response<Body>, ApiError> {
+        match call {
+            Call::Create {
+                header,
+                delay,
+                fault,
+                callback_fault,
+            } => self.create_journey(body, header.as_deref(), delay, callback_fault, fault, note),
+            Call::Get { header, fault } => {
+                let id = journey_id_of(path).unwrap_or_default();
+                self.get_journey(id, header.as_deref(), fault, note)
             }
         }
     }
@@ -364,7 +454,7 @@ impl App {
             ),
             (None, None) => (self.default_scenario(catalogue)?, BoundBy::Default),
         };
-        tracing::Span::current().record("scenario", scenario.name.as_str());
+        record_scenario(scenario.name.as_str());
         note.scenario = loaded.info(scenario).and_then(|i| i.key);
         note.selection = Some(match bound_by {
             BoundBy::Header => "header",
@@ -402,15 +492,14 @@ impl App {
 
     fn get_journey(
         &self,
+        id: &str,
         header: Option<&str>,
         fault: Option<Fault>,
         note: &mut Note,
     ) -> Result<Response<Body>, ApiError> {
-        let id_text = note.journey_id.clone().unwrap_or_else(|| ShortStr::new(""));
-        let id = id_text.as_str();
         let loaded = self.live.load();
         if let Some(record) = self.journeys.get(id) {
-            tracing::Span::current().record("scenario", record.scenario.as_str());
+            record_scenario(record.scenario.as_str());
             tracing::debug!(selection = Selection::Binding.as_str(), "scenario selected");
             let info = loaded.info_by_name(&record.scenario);
             note.scenario = info.and_then(|i| i.key);
@@ -420,7 +509,7 @@ impl App {
             return Ok(json_response(self.journey_body_in(&loaded, &record)?));
         }
         let (scenario, selection) = self.select(&loaded.catalogue, id, header)?;
-        tracing::Span::current().record("scenario", scenario.name.as_str());
+        record_scenario(scenario.name.as_str());
         tracing::debug!(selection = selection.as_str(), "scenario selected");
         let info = loaded.info(scenario);
         note.scenario = info.and_then(|i| i.key);
@@ -538,7 +627,7 @@ pub fn json_value_response(status: hyper::StatusCode, value: &serde_json::Value)
 /// `X-Mock-Callback-Delay` of a create call: a duration such as `2s` or `500ms`; a bare
 /// number is seconds.
 fn callback_delay_header<B>(request: &Request<B>) -> Result<Option<Duration>, ApiError> {
-    let Some(value) = request.headers().get(CALLBACK_DELAY_HEADER) else {
+    let Some(value) = request.headers().get(&CALLBACK_DELAY_HEADER) else {
         return Ok(None);
     };
     let bad = || {
@@ -587,14 +676,29 @@ fn variant_of(name: &str) -> u64 {
 /// A 200 with a JSON body.
 pub fn json_response(body: Bytes) -> Response<Body> {
     let mut response = Response::new(full(body));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    response.headers_mut().insert(CONTENT_TYPE, JSON_UTF8_VALUE);
     response
 }
 
+/// Whether the request has any `X-Mock-*` header. Most have none, and one pass over the
+/// names is cheaper than a hashed lookup of each.
+fn has_mock_headers<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .keys()
+        .any(|name| name.as_str().starts_with("x-mock-"))
+}
+
+/// Name the scenario on the request's span. Only when that span exists: finding the current
+/// span asks the subscriber, on every request, for a span that is off unless debug is on.
+fn record_scenario(name: &str) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::Span::current().record("scenario", name);
+    }
+}
+
 fn scenario_header<B>(request: &Request<B>) -> Result<Option<String>, ApiError> {
-    match request.headers().get(SCENARIO_HEADER) {
+    match request.headers().get(&SCENARIO_HEADER) {
         None => Ok(None),
         Some(value) => match value.to_str() {
             Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
@@ -608,15 +712,27 @@ fn scenario_header<B>(request: &Request<B>) -> Result<Option<String>, ApiError> 
 /// Read the whole body, answering 413 past `limit` (by `Content-Length` up front, or while
 /// reading a chunked body).
 pub async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = request
-        .headers()
+    let (parts, body) = request.into_parts();
+    read_body_of(&parts.headers, body, limit).await
+}
+
+/// [`read_body`] of a request taken apart.
+pub async fn read_body_of(
+    headers: &hyper::HeaderMap,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    if hyper::body::Body::is_end_stream(&body) {
+        return Ok(Bytes::new());
+    }
+    let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::payload_too_large(limit));
     }
-    match Limited::new(request.into_body(), limit).collect().await {
+    match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::payload_too_large(limit))
