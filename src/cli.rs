@@ -104,7 +104,8 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get a 413.
     #[arg(long, env = "OTK_MOCK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Close a connection that has not sent a full request head within this long.
+    /// Close a connection that has gone this long with no request in flight and no full
+    /// request head (idle kept-alive connections included; a head cut short gets a 408).
     #[arg(long, env = "OTK_MOCK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
     /// How many rendered bodies to keep in memory (oldest dropped first; 0 disables).

@@ -23,7 +23,8 @@ pub struct Config {
     pub strict: bool,
     /// Request bodies larger than this get a 413.
     pub max_body_bytes: usize,
-    /// A connection that has not sent a full request head within this is closed.
+    /// A connection with no request in flight and no full request head for this long is
+    /// closed (see `server::connection`).
     pub header_read_timeout: Duration,
     /// How many rendered bodies are kept; the oldest is dropped first.
     pub cache_entries: usize,

@@ -1,23 +1,20 @@
-//! The HTTP server: bind, accept loop, per-connection limits, graceful shutdown.
+//! The HTTP server: bind, accept loop, graceful shutdown.
 //!
-//! hyper-util's `auto` builder serves HTTP/1.1 and HTTP/2 on the same port. A Tokio timer is
-//! installed on the HTTP/1 side so that `header_read_timeout` really fires: a client that
-//! opens a connection and never finishes its request head is disconnected instead of holding
-//! a task forever. Shutdown stops accepting, lets open requests finish within the grace
-//! period, then drains the callback dispatcher (callbacks due within the drain window are
-//! attempted, the rest logged as undelivered), and then returns.
-//!
-//! Faults that misbehave below HTTP need the connection itself: each connection has a
-//! [`Connection`] handle that a request can use to end it, with a TCP reset (`SO_LINGER` 0,
-//! then close) or a plain close, without a response. The socket is wrapped in [`ConnIo`],
-//! whose `Drop` sets the zero linger when a reset was asked for, so the reset happens exactly
-//! when hyper's connection (and with it the socket) is dropped by the connection task.
+//! hyper-util's `auto` builder serves HTTP/1.1 and HTTP/2 on the same port. Each connection
+//! is driven by its own task ([`connection::drive`]), which also does what the server asks of
+//! a connection: close it when no complete request head arrives within
+//! `--header-read-timeout` (a client that opens a connection and never finishes its request
+//! is disconnected instead of holding a task forever), end it without a response for the
+//! connection faults (a TCP reset — `SO_LINGER` 0, then close — or a plain close), and finish
+//! it gracefully at shutdown. Shutdown stops accepting, lets open requests finish within the
+//! grace period, then drains the callback dispatcher (callbacks due within the drain window
+//! are attempted, the rest logged as undelivered), and then returns.
+
+mod connection;
 
 use std::convert::Infallible;
-use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,21 +24,25 @@ use hyper::body::{Frame, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+pub use connection::{Connection, Connections, InFlight};
 
 use crate::catalogue::Catalogue;
 use crate::config::Config;
-use crate::routes::App;
+use crate::routes::{Answer, App};
 
 /// The body of every response: the whole body at once (every normal answer, as cheap as
 /// `Full`), or, for the `truncated` fault, part of a body that then fails, so that the
 /// connection is cut short of the `Content-Length` that was sent.
 #[derive(Debug)]
-pub struct Body(Kind);
+pub struct Body {
+    kind: Kind,
+    /// The request this answers stays in flight on its connection until the body is gone.
+    in_flight: Option<InFlight>,
+}
 
 #[derive(Debug)]
 enum Kind {
@@ -57,22 +58,33 @@ pub struct BodyCut;
 /// A body from bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     let bytes = bytes.into();
-    Body(Kind::Full((!bytes.is_empty()).then_some(bytes)))
+    Body {
+        kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        in_flight: None,
+    }
 }
 
 impl Body {
     /// A body that sends `part` and then fails. Set `Content-Length` to the length the body
     /// should have had: hyper then frames the response by it and the client sees it fall short.
     pub fn cut(part: Bytes) -> Body {
-        Body(Kind::Cut {
-            part: (!part.is_empty()).then_some(part),
-            flushed: false,
-        })
+        Body {
+            kind: Kind::Cut {
+                part: (!part.is_empty()).then_some(part),
+                flushed: false,
+            },
+            in_flight: None,
+        }
+    }
+
+    /// Keep the request in flight on its connection until this body is sent or dropped.
+    pub fn hold(&mut self, in_flight: InFlight) {
+        self.in_flight = Some(in_flight);
     }
 
     /// The bytes of a whole body that has not been sent yet.
     pub fn bytes(&self) -> Option<&Bytes> {
-        match &self.0 {
+        match &self.kind {
             Kind::Full(data) => data.as_ref(),
             Kind::Cut { .. } => None,
         }
@@ -87,7 +99,7 @@ impl hyper::body::Body for Body {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyCut>>> {
-        match &mut self.get_mut().0 {
+        match &mut self.get_mut().kind {
             Kind::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             Kind::Cut { part, flushed } => {
                 if let Some(part) = part.take() {
@@ -106,106 +118,15 @@ impl hyper::body::Body for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.0, Kind::Full(None))
+        matches!(self.kind, Kind::Full(None))
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.0 {
+        match &self.kind {
             Kind::Full(Some(data)) => SizeHint::with_exact(data.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::Cut { .. } => SizeHint::default(),
         }
-    }
-}
-
-/// One accepted connection, as a request handler can act on it.
-#[derive(Debug, Default)]
-pub struct Connection {
-    kill: Notify,
-    reset: AtomicBool,
-    attached: bool,
-}
-
-impl Connection {
-    fn attached() -> Arc<Connection> {
-        Arc::new(Connection {
-            attached: true,
-            ..Connection::default()
-        })
-    }
-
-    /// A handle with no socket behind it (for embedding the app without the server).
-    pub fn detached() -> Connection {
-        Connection::default()
-    }
-
-    /// Whether [`Connection::abort`] can end a real connection.
-    pub fn is_attached(&self) -> bool {
-        self.attached
-    }
-
-    /// End the connection with no response: a TCP reset when `reset`, else a plain close.
-    /// Never returns: the connection task drops the request along with the connection.
-    pub async fn abort(&self, reset: bool) {
-        self.reset.store(reset, Ordering::Relaxed);
-        self.kill.notify_one();
-        std::future::pending::<()>().await;
-    }
-}
-
-/// The accepted socket, closed with a zero linger (a TCP reset) when its connection asked.
-pub struct ConnIo {
-    stream: TcpStream,
-    control: Arc<Connection>,
-}
-
-impl Drop for ConnIo {
-    fn drop(&mut self) {
-        if self.control.reset.load(Ordering::Relaxed) {
-            if let Err(e) = self.stream.set_zero_linger() {
-                tracing::debug!(error = %e, "cannot set SO_LINGER 0; the connection closes normally");
-            }
-        }
-    }
-}
-
-impl AsyncRead for ConnIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ConnIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -291,13 +212,10 @@ async fn accept_loop(
     grace: Duration,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
-        .keep_alive(true);
+    // No hyper header read timeout: the connection's task keeps it (see `connection`).
+    builder.http1().keep_alive(true);
     builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Connections::default());
 
     loop {
         let (stream, peer) = tokio::select! {
@@ -313,40 +231,41 @@ async fn accept_loop(
             _ = stopped.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let control = Connection::attached();
-        let io = ConnIo {
-            stream,
-            control: control.clone(),
-        };
+        let (key, conn, io) = connections.accept(stream);
         // One reference per connection to the app and the connection's handle, so a request
         // clones a count that only this connection touches, not the app's, which every
         // worker thread would bounce between cores.
-        let context = Arc::new((app, control.clone()));
+        let context = Arc::new((app.clone(), conn.clone()));
         let service = service_fn(move |request| {
+            // Called by the connection's task as the request head completes.
+            let in_flight = context.1.begin();
             let context = context.clone();
-            async move { Ok::<_, Infallible>(context.0.handle(request, &context.1).await) }
+            async move {
+                let (app, conn) = &*context;
+                let mut response = match app.respond(request, conn) {
+                    Answer::Now(response) => response,
+                    Answer::Later(later) => later.await,
+                };
+                response.body_mut().hold(in_flight);
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = builder
             .serve_connection(TokioIo::new(io), service)
             .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            tokio::select! {
-                ended = connection => {
-                    if let Err(e) = ended {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                }
-                // A fault asked to end it: dropping the connection drops the socket (with a
-                // zero linger for a reset) and the request that asked.
-                _ = control.kill.notified() => tracing::debug!(%peer, "connection ended by a fault"),
-            }
-        });
+        tokio::spawn(connection::drive(
+            connections.clone(),
+            key,
+            conn,
+            connection,
+            |c| c.graceful_shutdown(),
+            peer,
+            header_read_timeout,
+        ));
     }
     drop(listener);
     tokio::select! {
-        _ = graceful.shutdown() => tracing::debug!("all connections closed"),
+        _ = connections.shutdown() => tracing::debug!("all connections closed"),
         _ = tokio::time::sleep(grace) => {
             tracing::warn!(grace = ?grace, "connections still open at the end of the grace period");
         }
