@@ -1,11 +1,13 @@
 //! The cache of rendered bodies: a repeated get-journey is a lookup, not a render.
 //!
 //! Bounded by entry count, oldest-inserted dropped first, so memory stays flat however many
-//! distinct journey ids a test suite invents. The lock is held for one map operation and
-//! never across rendering or I/O.
+//! distinct journey ids a test suite invents. A large cache is split in shards by key, each
+//! with its own lock and its share of the capacity, so that requests on different journeys
+//! do not wait on one lock; a lock is held for one map operation and never across rendering
+//! or I/O.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -15,13 +17,17 @@ use bytes::Bytes;
 ///
 /// Entries are keyed by a hash of (id, variant), computed before the lock is taken; the entry
 /// keeps the id and variant, so two pairs that share a hash are a miss, never a wrong body.
-/// A miss on a new id costs one allocation (the id, kept once) and the lock for two small
-/// map operations.
 pub struct BodyCache {
+    /// Entries per shard.
     capacity: usize,
-    hasher: RandomState,
-    inner: Mutex<Inner>,
+    /// Seeded per process, so ids cannot be chosen to collide.
+    hasher: foldhash::fast::RandomState,
+    shards: Box<[Mutex<Inner>]>,
 }
+
+/// Shards of a cache of at least `SHARDS * MIN_PER_SHARD` entries (a smaller one has one).
+const SHARDS: usize = 16;
+const MIN_PER_SHARD: usize = 256;
 
 #[derive(Default)]
 struct Inner {
@@ -58,13 +64,28 @@ impl Hasher for Prehashed {
     }
 }
 
+fn lock(shard: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    shard.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl BodyCache {
     pub fn new(capacity: usize) -> Self {
+        let shards = if capacity >= SHARDS * MIN_PER_SHARD {
+            SHARDS
+        } else {
+            1
+        };
         BodyCache {
-            capacity,
-            hasher: RandomState::new(),
-            inner: Mutex::new(Inner::default()),
+            capacity: capacity / shards,
+            hasher: foldhash::fast::RandomState::default(),
+            shards: (0..shards).map(|_| Mutex::new(Inner::default())).collect(),
         }
+    }
+
+    /// The shard of a key, locked. The top bits choose it: the map inside uses the low ones.
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, Inner> {
+        let index = ((key >> 58) as usize) % self.shards.len();
+        lock(&self.shards[index])
     }
 
     fn key(&self, id: &str, variant: u64) -> u64 {
@@ -73,7 +94,7 @@ impl BodyCache {
 
     pub fn get(&self, id: &str, variant: u64) -> Option<Bytes> {
         let key = self.key(id, variant);
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = self.shard(key);
         inner
             .entries
             .get(&key)
@@ -90,7 +111,7 @@ impl BodyCache {
         // Dropped after the lock is released: freeing a body is not the lock's business.
         let mut evicted = Vec::new();
         {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut inner = self.shard(key);
             if inner
                 .entries
                 .get(&key)
@@ -127,11 +148,7 @@ impl BodyCache {
     }
 
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entries
-            .len()
+        self.shards.iter().map(|s| lock(s).entries.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -139,9 +156,11 @@ impl BodyCache {
     }
 
     pub fn clear(&self) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.entries.clear();
-        inner.order.clear();
+        for shard in self.shards.iter() {
+            let mut inner = lock(shard);
+            inner.entries.clear();
+            inner.order.clear();
+        }
     }
 }
 
@@ -149,12 +168,16 @@ impl BodyCache {
 mod tests {
     use super::*;
 
+    fn put(cache: &BodyCache, id: &str, variant: u64, body: &'static [u8]) {
+        cache.insert(id, variant, Bytes::from_static(body));
+    }
+
     #[test]
     fn keeps_at_most_capacity_and_drops_the_oldest() {
         let cache = BodyCache::new(2);
-        cache.insert("a", 1, Bytes::from_static(b"a1"));
-        cache.insert("a", 2, Bytes::from_static(b"a2"));
-        cache.insert("b", 1, Bytes::from_static(b"b1"));
+        put(&cache, "a", 1, b"a1");
+        put(&cache, "a", 2, b"a2");
+        put(&cache, "b", 1, b"b1");
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.get("a", 1), None);
         assert_eq!(cache.get("a", 2).as_deref(), Some(&b"a2"[..]));
@@ -164,19 +187,36 @@ mod tests {
     #[test]
     fn a_repeated_insert_keeps_the_first_body_and_one_entry() {
         let cache = BodyCache::new(2);
-        cache.insert("a", 1, Bytes::from_static(b"first"));
-        cache.insert("a", 1, Bytes::from_static(b"second"));
-        cache.insert("b", 1, Bytes::from_static(b"b1"));
+        put(&cache, "a", 1, b"kept");
+        cache.insert("a", 1, Bytes::from_static(b"later"));
+        put(&cache, "b", 1, b"b1");
         assert_eq!(cache.len(), 2);
-        assert_eq!(cache.get("a", 1).as_deref(), Some(&b"first"[..]));
+        assert_eq!(cache.get("a", 1).as_deref(), Some(&b"kept"[..]));
         assert_eq!(cache.get("a", 2), None);
         assert_eq!(cache.get("c", 1), None);
     }
 
     #[test]
+    fn a_large_cache_is_sharded_and_still_bounded() {
+        let capacity = SHARDS * MIN_PER_SHARD;
+        let cache = BodyCache::new(capacity);
+        assert_eq!(cache.shards.len(), SHARDS);
+        for i in 0..capacity * 2 {
+            put(&cache, &format!("id-{i}"), 1, b"x");
+        }
+        assert!(cache.len() <= capacity);
+        // Every shard is full: the keys spread over all of them.
+        assert!(cache.len() > capacity * 9 / 10, "{}", cache.len());
+        let last = format!("id-{}", capacity * 2 - 1);
+        assert_eq!(cache.get(&last, 1).as_deref(), Some(&b"x"[..]));
+        cache.clear();
+        assert!(cache.is_empty());
+    }
+
+    #[test]
     fn zero_capacity_caches_nothing() {
         let cache = BodyCache::new(0);
-        cache.insert("a", 1, Bytes::from_static(b"x"));
+        put(&cache, "a", 1, b"x");
         assert!(cache.is_empty());
         assert_eq!(cache.get("a", 1), None);
     }

@@ -17,7 +17,7 @@ use crate::scenario::{PrefixIndex, Scenario};
 /// A checked catalogue, ready to render.
 pub struct Catalogue {
     scenarios: Vec<Scenario>,
-    keys: HashMap<String, usize>,
+    keys: HashMap<String, usize, foldhash::fast::RandomState>,
     prefixes: PrefixIndex,
     renderer: Renderer,
     seed: u64,

@@ -51,7 +51,7 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Inner {
-    records: HashMap<String, JourneyRecord>,
+    records: HashMap<String, JourneyRecord, foldhash::fast::RandomState>,
     /// Ids in creation order.
     order: VecDeque<String>,
     /// Never reset, so that a revision is never reused, even across `clear`.

@@ -183,7 +183,7 @@ pub const HTML_SUFFIX: &str = ".html.tera";
 pub struct Renderer {
     tera: Tera,
     pages: Tera,
-    plans: HashMap<String, Plan>,
+    plans: HashMap<String, Plan, foldhash::fast::RandomState>,
 }
 
 impl Renderer {
@@ -250,7 +250,7 @@ impl Renderer {
         Renderer {
             tera,
             pages,
-            plans: HashMap::new(),
+            plans: HashMap::default(),
         }
     }
 

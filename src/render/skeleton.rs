@@ -102,7 +102,7 @@ pub struct Plan {
     structural: Vec<Vec<String>>,
     /// Holes are slots `0..holes.len()`, structural paths the slots after them.
     trie: Trie,
-    skeletons: RwLock<HashMap<Box<[u8]>, Skeleton>>,
+    skeletons: RwLock<HashMap<Box<[u8]>, Skeleton, foldhash::fast::RandomState>>,
     enabled: AtomicBool,
     fallbacks: AtomicU64,
 }
@@ -307,7 +307,7 @@ impl Plan {
             holes,
             structural,
             trie,
-            skeletons: RwLock::new(HashMap::new()),
+            skeletons: RwLock::new(HashMap::default()),
             enabled: AtomicBool::new(true),
             fallbacks: AtomicU64::new(0),
         })

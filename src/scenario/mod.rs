@@ -8,6 +8,7 @@
 pub mod bundled;
 pub mod loader;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -88,31 +89,38 @@ impl Selection {
     }
 }
 
-/// Scenario names and aliases in the order prefixes are tried: longest first, so that
+/// Scenario names and aliases, for the prefix of a journey id. The longest one wins, so that
 /// `liveness_failed_retry-1` is not taken for `liveness_failed`.
 #[derive(Debug, Clone, Default)]
 pub struct PrefixIndex {
-    keys: Vec<(String, usize)>,
+    keys: HashMap<Box<str>, usize, foldhash::fast::RandomState>,
+    longest: usize,
 }
 
 impl PrefixIndex {
     pub fn new<'a>(scenarios: impl IntoIterator<Item = &'a Scenario>) -> Self {
-        let mut keys = Vec::new();
+        let mut index = PrefixIndex::default();
         for (i, s) in scenarios.into_iter().enumerate() {
-            keys.push((s.name.clone(), i));
-            keys.extend(s.aliases.iter().map(|a| (a.clone(), i)));
+            for key in std::iter::once(&s.name).chain(&s.aliases) {
+                index.longest = index.longest.max(key.len());
+                // A key two scenarios share (the loader refuses it) goes to the first.
+                index.keys.entry(key.as_str().into()).or_insert(i);
+            }
         }
-        keys.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
-        PrefixIndex { keys }
+        index
     }
 
     /// The index of the scenario whose name or alias, followed by `-` or `_`, starts `id`.
+    /// Each `-` or `_` of the id, from the last, ends a candidate: one hash lookup each,
+    /// rather than a comparison with every key.
     pub fn lookup(&self, id: &str) -> Option<usize> {
-        let bytes = id.as_bytes();
-        self.keys.iter().find_map(|(key, i)| {
-            let sep = bytes.get(key.len())?;
-            (matches!(sep, b'-' | b'_') && id.starts_with(key.as_str())).then_some(*i)
-        })
+        let head = &id.as_bytes()[..id.len().min(self.longest + 1)];
+        head.iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, b)| matches!(b, b'-' | b'_'))
+            // `-` and `_` are ASCII, so the cut is on a character boundary.
+            .find_map(|(at, _)| self.keys.get(id.get(..at)?).copied())
     }
 }
 
