@@ -14,18 +14,13 @@ pub fn push_uint(out: &mut Vec<u8>, value: u64) {
 
 /// `value` in decimal, zero-padded to at least `width` digits (`{value:0width$}`; widths past
 /// 20, more than a u64 needs, are taken as 20).
-pub fn push_padded(out: &mut Vec<u8>, mut value: u64, width: usize) {
-    // u64::MAX has 20 digits.
-    let mut buf = [b'0'; 20];
-    let mut at = buf.len();
-    while value > 0 {
-        at -= 1;
-        buf[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-    // Zero still has one digit.
-    let start = at.min(buf.len() - width.clamp(1, buf.len()));
-    out.extend_from_slice(&buf[start..]);
+pub fn push_padded(out: &mut Vec<u8>, value: u64, width: usize) {
+    // Two digits at a time (itoa); a new journey writes a few dozen numbers.
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(value).as_bytes();
+    let zeros = width.min(20).saturating_sub(digits.len());
+    out.extend(std::iter::repeat_n(b'0', zeros));
+    out.extend_from_slice(digits);
 }
 
 /// `value` in signed decimal (`{value}`).
