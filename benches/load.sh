@@ -3,21 +3,21 @@
 # bytes from memory, examples/ceiling.rs), driven by the same client (wrk) with the same
 # settings, alternating ceiling and otk-mock runs so that drift on a shared machine hits both.
 #
-#   benches/load.sh                 # everything, about 4 minutes on 2 cores
+#   benches/load.sh                 # everything, about 5 minutes on 2 cores
 #   DURATION=5s ROUNDS=1 benches/load.sh
 #
 # Cases: (a) one journey id of a bundled scenario over and over (cache hits);
 #        (b) a new journey id on every request (every body rendered);
 #        (c) case (a) mixed across all bundled scenarios.
-# Then start-up to the first 200 (median of 5), and resident memory at idle and after
+# Then start-up to the first 200 (median of 7), and resident memory at idle and after
 # 1,000,000 requests over 200,000 distinct journey ids.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-6s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 MEMORY_REQUESTS=${MEMORY_REQUESTS:-1000000}
 MEMORY_IDS=${MEMORY_IDS:-200000}
 MOCK_PORT=${MOCK_PORT:-18080}
@@ -92,9 +92,11 @@ end
 function init(args)
   tid = wrk.thread:get("tid") or 0
 end
+-- RUN is new for every run, so that no run asks for an id an earlier run has rendered.
+local run = os.getenv("RUN") or "0"
 function request()
   counter = counter + 1
-  return wrk.format("POST", "/api/v3/otk-service/get-journey/B" .. tid .. "x" .. counter,
+  return wrk.format("POST", "/api/v3/otk-service/get-journey/B" .. run .. "t" .. tid .. "x" .. counter,
     {["Authorization"] = "bench-token", ["Content-Type"] = "application/json"})
 end
 LUA
@@ -140,7 +142,8 @@ to_ms() {
 
 run() { # url script -> "rps p50 p99"
   local out
-  out=$(SCENARIOS="$SCENARIOS" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$2" "$1")
+  RUN_NUMBER=$((RUN_NUMBER + 1))
+  out=$(RUN=$RUN_NUMBER SCENARIOS="$SCENARIOS" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$2" "$1")
   local rps p50 p99
   rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1 == "50%" {print $2}' | to_ms)
@@ -149,15 +152,26 @@ run() { # url script -> "rps p50 p99"
   echo "$rps $p50 $p99"
 }
 
+RUN_NUMBER=0
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "| case | ceiling req/s | otk-mock req/s | ratio | ceiling p50 / p99 ms | otk-mock p50 / p99 ms |"
+echo "| case | ceiling req/s | otk-mock req/s | ratio (min–max) | ceiling p50 / p99 ms | otk-mock p50 / p99 ms |"
 echo "|---|---|---|---|---|---|"
 for case in a b c; do
-  : >"$WORK/ceiling.$case"; : >"$WORK/mock.$case"
-  for _ in $(seq 1 "$ROUNDS"); do
-    run "$CEILING_URL" "$WORK/$case.lua" >>"$WORK/ceiling.$case"
-    run "$MOCK_URL" "$WORK/$case.lua" >>"$WORK/mock.$case"
+  : >"$WORK/ceiling.$case"; : >"$WORK/mock.$case"; : >"$WORK/ratio.$case"
+  for round in $(seq 1 "$ROUNDS"); do
+    # A round is a ceiling run and an otk-mock run back to back, in turns first, so that the
+    # machine's drift (it is shared) weighs on both; the ratio is taken within each round.
+    if [ $((round % 2)) = 1 ]; then
+      run "$CEILING_URL" "$WORK/$case.lua" >>"$WORK/ceiling.$case"
+      run "$MOCK_URL" "$WORK/$case.lua" >>"$WORK/mock.$case"
+    else
+      run "$MOCK_URL" "$WORK/$case.lua" >>"$WORK/mock.$case"
+      run "$CEILING_URL" "$WORK/$case.lua" >>"$WORK/ceiling.$case"
+    fi
+    c=$(tail -1 "$WORK/ceiling.$case" | awk '{print $1}')
+    m=$(tail -1 "$WORK/mock.$case" | awk '{print $1}')
+    awk -v m="$m" -v c="$c" 'BEGIN {printf "%.3f\n", m / c}' >>"$WORK/ratio.$case"
   done
   c_rps=$(awk '{print $1}' "$WORK/ceiling.$case" | median)
   m_rps=$(awk '{print $1}' "$WORK/mock.$case" | median)
@@ -165,8 +179,11 @@ for case in a b c; do
   c_p99=$(awk '{print $3}' "$WORK/ceiling.$case" | median)
   m_p50=$(awk '{print $2}' "$WORK/mock.$case" | median)
   m_p99=$(awk '{print $3}' "$WORK/mock.$case" | median)
-  ratio=$(awk -v m="$m_rps" -v c="$c_rps" 'BEGIN {printf "%.2f", m / c}')
-  echo "| ($case) | $c_rps | $m_rps | $ratio | $c_p50 / $c_p99 | $m_p50 / $m_p99 |"
+  ratio=$(median <"$WORK/ratio.$case")
+  low=$(sort -g "$WORK/ratio.$case" | head -1)
+  high=$(sort -g "$WORK/ratio.$case" | tail -1)
+  printf "| (%s) | %.0f | %.0f | %.2f (%.2f–%.2f) | %s / %s | %s / %s |\n" "$case" "$c_rps" "$m_rps" \
+    "$ratio" "$low" "$high" "$c_p50" "$c_p99" "$m_p50" "$m_p99"
 done
 
 # wrk cannot stop at a request count, so it runs in 5 s chunks until the count is reached.
@@ -182,4 +199,4 @@ PEAK_RSS=$(hwm_kb "$MOCK_PID")
 echo
 echo "body: $BODY_BYTES bytes; start-up to first 200: ${STARTUP} ms (median of 7: $startup_runs)"
 echo "resident memory: idle $(( IDLE_RSS / 1024 )) MB; after $SENT requests over $MEMORY_IDS ids $(( LOADED_RSS / 1024 )) MB (peak $(( PEAK_RSS / 1024 )) MB)"
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, medians"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds; req/s and latencies are medians over rounds, the ratio the median of each round's ratio"
