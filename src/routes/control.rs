@@ -27,6 +27,16 @@ use crate::live::ScenarioInfo;
 use crate::metrics::Gauges;
 use crate::server::{full, Body, Connection};
 
+/// `f` inside `span`, when there is a span (debug logging on): entering a span that is off
+/// still costs a call into the subscriber.
+fn within<T>(span: &tracing::Span, f: impl FnOnce() -> T) -> T {
+    if span.is_disabled() {
+        f()
+    } else {
+        span.in_scope(f)
+    }
+}
+
 /// What the journal entry of a provider request keeps from its head.
 pub(super) struct Meta {
     started: Instant,
@@ -136,13 +146,13 @@ impl App {
             method: request.method().clone(),
             other_path: (note.route == RouteKind::Other).then(|| request.uri().path().into()),
         };
-        let answer = match span.in_scope(|| self.provider_call(&request, &note)) {
+        let answer = match within(&span, || self.provider_call(&request, &note)) {
             Ok(call) if !hyper::body::Body::is_end_stream(request.body()) => {
                 let limit = self.config.max_body_bytes;
                 return Answer::Later(Box::pin(async move {
                     let (parts, body) = request.into_parts();
                     let answer = match read_body_of(&parts.headers, body, limit).await {
-                        Ok(body) => span.in_scope(|| {
+                        Ok(body) => within(&span, || {
                             self.provider_work(call, parts.uri.path(), &body, &mut note)
                         }),
                         Err(e) => Err(e),
@@ -153,9 +163,9 @@ impl App {
                     }
                 }));
             }
-            Ok(call) => {
-                span.in_scope(|| self.provider_work(call, request.uri().path(), &[], &mut note))
-            }
+            Ok(call) => within(&span, || {
+                self.provider_work(call, request.uri().path(), &[], &mut note)
+            }),
             Err(e) => Err(e),
         };
         match self.settle(answer, note, meta, &span, conn) {
