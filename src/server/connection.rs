@@ -265,15 +265,6 @@ impl Connections {
         }
         closed.await;
     }
-
-    /// How many connections are open.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Drive one connection (hyper's future, with `graceful` to ask it to finish) to its end;
