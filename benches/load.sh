@@ -81,17 +81,23 @@ wrk.headers["Authorization"] = "bench-token"
 wrk.headers["Content-Type"] = "application/json"
 wrk.path = "/api/v3/otk-service/get-journey/success-bench-1"
 LUA
-cat >"$WORK/b.lua" <<'LUA'
-local counter = 0
-local tid = 0
-local threads = 0
+# The start of the scripts that need each thread's number (1, 2, ...) and the thread count.
+# setup() runs in wrk's main Lua state and each thread has a state of its own, so a count kept
+# in setup() is not seen by the threads: it comes from THREADS instead.
+cat >"$WORK/threads.lua" <<'LUA'
+local tid = 1
+local threads = tonumber(os.getenv("THREADS")) or 1
+local numbered = 0
 function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
+  numbered = numbered + 1
+  thread:set("tid", numbered)
 end
 function init(args)
-  tid = wrk.thread:get("tid") or 0
+  tid = wrk.thread:get("tid") or 1
 end
+LUA
+{ cat "$WORK/threads.lua"; cat <<'LUA'; } >"$WORK/b.lua"
+local counter = 0
 -- RUN is new for every run, so that no run asks for an id an earlier run has rendered.
 local run = os.getenv("RUN") or "0"
 function request()
@@ -113,20 +119,12 @@ function request()
     {["Authorization"] = "bench-token", ["Content-Type"] = "application/json"})
 end
 LUA
-cat >"$WORK/memory.lua" <<'LUA'
--- Journey ids cycle through IDS distinct values; OFFSET moves each chunk on.
+{ cat "$WORK/threads.lua"; cat <<'LUA'; } >"$WORK/memory.lua"
+-- Journey ids cycle through IDS distinct values, each thread taking every THREADS-th one;
+-- OFFSET moves each chunk on.
 local ids = tonumber(os.getenv("IDS"))
 local offset = tonumber(os.getenv("OFFSET"))
 local sent = 0
-local tid = 0
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
-function init(args)
-  tid = wrk.thread:get("tid") or 1
-end
 function request()
   sent = sent + 1
   local id = (offset + tid * 7919 + sent * threads) % ids
@@ -189,7 +187,7 @@ done
 # wrk cannot stop at a request count, so it runs in 5 s chunks until the count is reached.
 SENT=0
 while [ "$SENT" -lt "$MEMORY_REQUESTS" ]; do
-  out=$(IDS=$MEMORY_IDS OFFSET=$SENT wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s "$WORK/memory.lua" "$MOCK_URL")
+  out=$(THREADS=$THREADS IDS=$MEMORY_IDS OFFSET=$SENT wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s "$WORK/memory.lua" "$MOCK_URL")
   SENT=$(( SENT + $(echo "$out" | awk '/requests in/ {print $1}') ))
 done
 sleep 1
