@@ -37,6 +37,15 @@ fn within<T>(span: &tracing::Span, f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Whether a fault's outcome ends the connection without a response: a reset, empty or hang
+/// outcome, on a connection with a socket behind it (without one, `spoil` answers a 502).
+fn ends_connection(outcome: Option<Outcome>, conn: &Connection) -> bool {
+    matches!(
+        outcome,
+        Some(Outcome::Reset | Outcome::Empty | Outcome::Hang)
+    ) && conn.is_attached()
+}
+
 /// What the journal entry of a provider request keeps from its head.
 pub(super) struct Meta {
     started: Instant,
@@ -213,10 +222,7 @@ impl App {
         entry.fault = Some(plan.fault.text().clone());
         entry.fault_source = Some(plan.source.as_str());
         tracing::debug!(parent: span, fault = %plan.fault, source = plan.source.as_str(), "fault injected");
-        let ends_connection = matches!(
-            plan.fault.outcome,
-            Some(Outcome::Reset | Outcome::Empty | Outcome::Hang)
-        ) && conn.is_attached();
+        let ends_connection = ends_connection(plan.fault.outcome, conn);
         let acting = Acting {
             plan,
             response,
@@ -235,11 +241,7 @@ impl App {
             self.hold(delay).await;
         }
         let outcome = acting.plan.fault.outcome;
-        if matches!(
-            outcome,
-            Some(Outcome::Reset | Outcome::Empty | Outcome::Hang)
-        ) && conn.is_attached()
-        {
+        if ends_connection(outcome, conn) {
             let Acting {
                 mut entry, started, ..
             } = acting;
