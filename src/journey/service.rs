@@ -275,26 +275,14 @@ impl Journeys {
             return Err(JourneyError::NotTerminal(chosen.name.clone()));
         }
         let now = now_millis();
-        let mut outcome = Ok(());
-        let record = self
-            .store
-            .update(id, &mut |r| {
-                if r.state.is_terminal() {
-                    outcome = Err(JourneyError::Ended {
-                        id: r.id.clone(),
-                        state: r.state.as_str(),
-                    });
-                    return false;
-                }
-                if scenario.is_some() && r.scenario != chosen.name {
-                    r.scenario = chosen.name.clone();
-                    r.scenario_terminal = true;
-                    r.bound_by = BoundBy::Completion;
-                }
-                self.end(r, chosen, ending, now)
-            })
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
-        outcome?;
+        let record = self.update_running(id, |r| {
+            if scenario.is_some() && r.scenario != chosen.name {
+                r.scenario = chosen.name.clone();
+                r.scenario_terminal = true;
+                r.bound_by = BoundBy::Completion;
+            }
+            self.end(r, chosen, ending, now)
+        })?;
         tracing::info!(journey_id = %id, scenario = %chosen.name, ending = ?ending, "journey ended");
         self.after_end(&record);
         Ok(record)
@@ -347,27 +335,42 @@ impl Journeys {
                 Err(StoreError::Exists(_)) => {} // created meanwhile: bind it below
             }
         }
-        let mut outcome = Ok(());
+        let record = self.update_running(id, |r| {
+            r.scenario = scenario.name.clone();
+            r.scenario_terminal = scenario.terminal;
+            r.bound_by = BoundBy::Admin;
+            true
+        })?;
+        // The binding may change the next deadline (a non-terminal one never auto-completes).
+        self.arm(&record);
+        Ok((record, false))
+    }
+
+    /// Change a journey that has not ended (`change` says whether it changed anything): the
+    /// journey after the change, `NotFound`, or `Ended` (nothing changed).
+    fn update_running(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut JourneyRecord) -> bool,
+    ) -> Result<JourneyRecord, JourneyError> {
+        let mut ended = None;
         let record = self
             .store
             .update(id, &mut |r| {
                 if r.state.is_terminal() {
-                    outcome = Err(JourneyError::Ended {
+                    ended = Some(JourneyError::Ended {
                         id: r.id.clone(),
                         state: r.state.as_str(),
                     });
                     return false;
                 }
-                r.scenario = scenario.name.clone();
-                r.scenario_terminal = scenario.terminal;
-                r.bound_by = BoundBy::Admin;
-                true
+                change(r)
             })
             .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
-        outcome?;
-        // The binding may change the next deadline (a non-terminal one never auto-completes).
-        self.arm(&record);
-        Ok((record, false))
+        match ended {
+            Some(error) => Err(error),
+            None => Ok(record),
+        }
     }
 
     /// Set (or, with `None`, clear) the callback fault of a journey that has not ended.
@@ -378,23 +381,10 @@ impl Journeys {
     ) -> Result<JourneyRecord, JourneyError> {
         self.get(id)
             .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
-        let mut outcome = Ok(());
-        let record = self
-            .store
-            .update(id, &mut |r| {
-                if r.state.is_terminal() {
-                    outcome = Err(JourneyError::Ended {
-                        id: r.id.clone(),
-                        state: r.state.as_str(),
-                    });
-                    return false;
-                }
-                r.callback.fault = fault.clone();
-                true
-            })
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
-        outcome?;
-        Ok(record)
+        self.update_running(id, |r| {
+            r.callback.fault = fault.clone();
+            true
+        })
     }
 
     /// Queue a new delivery of an ended journey's callback, with the same body and webhook id.
