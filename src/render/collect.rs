@@ -157,7 +157,10 @@ fn visit<T: Serialize + ?Sized>(
                 Capture::Json => {
                     serde_json::to_writer(&mut out.buf, value).map_err(|_| Unprintable)?
                 }
-                Capture::Plain => value.serialize(Plain { out: &mut out.buf })?,
+                Capture::Plain => value.serialize(Plain {
+                    out: &mut out.buf,
+                    verbatim: false,
+                })?,
             }
             out.ranges[slot] = Some(start..out.buf.len());
             Ok(())
@@ -375,16 +378,30 @@ impl<'a> ser::SerializeMap for Compound<'a> {
     type Ok = ();
     type Error = Unprintable;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unprintable> {
-        self.out.key.clear();
-        key.serialize(KeyText {
-            out: &mut self.out.key,
+        self.pending = key.serialize(KeyLookup {
+            node: self.node,
+            scratch: &mut self.out.key,
         })?;
-        let node: &'a Node = self.node;
-        self.pending = node.child(&self.out.key);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unprintable> {
         match self.pending.take() {
+            Some(child) => visit(child, value, self.out),
+            None => Ok(()),
+        }
+    }
+    // Every field of a struct with a `flatten` in it (the person, the journey) comes through
+    // here: the key is looked up where it is, not copied out first.
+    fn serialize_entry<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &mut self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), Unprintable> {
+        let child = key.serialize(KeyLookup {
+            node: self.node,
+            scratch: &mut self.out.key,
+        })?;
+        match child {
             Some(child) => visit(child, value, self.out),
             None => Ok(()),
         }
@@ -397,16 +414,16 @@ impl<'a> ser::SerializeMap for Compound<'a> {
 /// The part of a leaf-only serializer that refuses every compound value: its associated types
 /// and the methods that would start a sequence, map, struct or variant.
 macro_rules! refuse_compounds {
-    () => {
-        type Ok = ();
+    ($ok:ty) => {
+        type Ok = $ok;
         type Error = Unprintable;
-        type SerializeSeq = ser::Impossible<(), Unprintable>;
-        type SerializeTuple = ser::Impossible<(), Unprintable>;
-        type SerializeTupleStruct = ser::Impossible<(), Unprintable>;
-        type SerializeTupleVariant = ser::Impossible<(), Unprintable>;
-        type SerializeMap = ser::Impossible<(), Unprintable>;
-        type SerializeStruct = ser::Impossible<(), Unprintable>;
-        type SerializeStructVariant = ser::Impossible<(), Unprintable>;
+        type SerializeSeq = ser::Impossible<$ok, Unprintable>;
+        type SerializeTuple = ser::Impossible<$ok, Unprintable>;
+        type SerializeTupleStruct = ser::Impossible<$ok, Unprintable>;
+        type SerializeTupleVariant = ser::Impossible<$ok, Unprintable>;
+        type SerializeMap = ser::Impossible<$ok, Unprintable>;
+        type SerializeStruct = ser::Impossible<$ok, Unprintable>;
+        type SerializeStructVariant = ser::Impossible<$ok, Unprintable>;
 
         fn serialize_newtype_variant<T: Serialize + ?Sized>(
             self,
@@ -414,7 +431,7 @@ macro_rules! refuse_compounds {
             _: u32,
             _: &'static str,
             _: &T,
-        ) -> Result<(), Unprintable> {
+        ) -> Result<$ok, Unprintable> {
             Err(Unprintable)
         }
         fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unprintable> {
@@ -461,46 +478,52 @@ macro_rules! refuse_compounds {
     };
 }
 
-/// A map key as text (strings, and numbers as serde_json writes them as keys).
-struct KeyText<'a> {
-    out: &'a mut String,
+/// Finds the trie node of a map key: a string as it is, a number or boolean as serde_json
+/// writes it as a key (formatted into `scratch` first).
+struct KeyLookup<'a, 'n> {
+    node: &'n Node,
+    scratch: &'a mut String,
+}
+
+impl<'n> KeyLookup<'_, 'n> {
+    fn formatted(self, key: impl Display) -> Result<Option<&'n Node>, Unprintable> {
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{key}");
+        Ok(self.node.child(self.scratch))
+    }
 }
 
 macro_rules! key_display {
     ($($name:ident: $ty:ty),*) => {
-        $(fn $name(self, v: $ty) -> Result<(), Unprintable> {
-            let _ = write!(self.out, "{v}");
-            Ok(())
+        $(fn $name(self, v: $ty) -> Result<Option<&'n Node>, Unprintable> {
+            self.formatted(v)
         })*
     };
 }
 
-impl ser::Serializer for KeyText<'_> {
-    refuse_compounds!();
+impl<'n> ser::Serializer for KeyLookup<'_, 'n> {
+    refuse_compounds!(Option<&'n Node>);
 
     key_display!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
         serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
         serialize_u64: u64, serialize_f32: f32, serialize_f64: f64, serialize_char: char);
 
-    fn serialize_str(self, v: &str) -> Result<(), Unprintable> {
-        // The common case (struct fields under `flatten`, map keys): no formatting machinery.
-        self.out.push_str(v);
-        Ok(())
+    fn serialize_str(self, v: &str) -> Result<Option<&'n Node>, Unprintable> {
+        Ok(self.node.child(v))
     }
-
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Unprintable> {
+    fn serialize_bytes(self, _: &[u8]) -> Result<Option<&'n Node>, Unprintable> {
         Err(Unprintable)
     }
-    fn serialize_none(self) -> Result<(), Unprintable> {
+    fn serialize_none(self) -> Result<Option<&'n Node>, Unprintable> {
         Err(Unprintable)
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Unprintable> {
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<Option<&'n Node>, Unprintable> {
         v.serialize(self)
     }
-    fn serialize_unit(self) -> Result<(), Unprintable> {
+    fn serialize_unit(self) -> Result<Option<&'n Node>, Unprintable> {
         Err(Unprintable)
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Unprintable> {
+    fn serialize_unit_struct(self, _: &'static str) -> Result<Option<&'n Node>, Unprintable> {
         Err(Unprintable)
     }
     fn serialize_unit_variant(
@@ -508,15 +531,14 @@ impl ser::Serializer for KeyText<'_> {
         _: &'static str,
         _: u32,
         variant: &'static str,
-    ) -> Result<(), Unprintable> {
-        self.out.push_str(variant);
-        Ok(())
+    ) -> Result<Option<&'n Node>, Unprintable> {
+        Ok(self.node.child(variant))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _: &'static str,
         v: &T,
-    ) -> Result<(), Unprintable> {
+    ) -> Result<Option<&'n Node>, Unprintable> {
         v.serialize(self)
     }
 }
@@ -525,24 +547,32 @@ impl ser::Serializer for KeyText<'_> {
 /// as Rust displays them, null as nothing; anything else cannot be printed this way.
 struct Plain<'a> {
     out: &'a mut Vec<u8>,
+    /// Inside a [`super::text::verbatim`] newtype: the string is copied as it is.
+    verbatim: bool,
 }
 
-macro_rules! plain_display {
+macro_rules! plain_integer {
     ($($name:ident: $ty:ty),*) => {
         $(fn $name(self, v: $ty) -> Result<(), Unprintable> {
-            let _ = write!(self.out, "{v}");
+            // itoa writes what `Display` does, without the formatting machinery.
+            self.out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
             Ok(())
         })*
     };
 }
 
 impl ser::Serializer for Plain<'_> {
-    refuse_compounds!();
+    refuse_compounds!(());
 
-    plain_display!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16,
-        serialize_i32: i32, serialize_i64: i64, serialize_u8: u8, serialize_u16: u16,
-        serialize_u32: u32, serialize_u64: u64);
+    plain_integer!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64);
 
+    fn serialize_bool(self, v: bool) -> Result<(), Unprintable> {
+        self.out
+            .extend_from_slice(if v { b"true".as_slice() } else { b"false" });
+        Ok(())
+    }
     fn serialize_f32(self, v: f32) -> Result<(), Unprintable> {
         self.serialize_f64(f64::from(v))
     }
@@ -559,7 +589,11 @@ impl ser::Serializer for Plain<'_> {
         Ok(())
     }
     fn serialize_str(self, v: &str) -> Result<(), Unprintable> {
-        super::escape_json_into(v, self.out);
+        if self.verbatim {
+            self.out.extend_from_slice(v.as_bytes());
+        } else {
+            super::escape_json_into(v, self.out);
+        }
         Ok(())
     }
     fn serialize_bytes(self, _: &[u8]) -> Result<(), Unprintable> {
@@ -588,10 +622,13 @@ impl ser::Serializer for Plain<'_> {
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _: &'static str,
+        name: &'static str,
         v: &T,
     ) -> Result<(), Unprintable> {
-        v.serialize(self)
+        v.serialize(Plain {
+            out: self.out,
+            verbatim: name == super::text::VERBATIM,
+        })
     }
 }
 
@@ -651,6 +688,37 @@ mod tests {
         assert_eq!(text(3), "null");
         assert_eq!(text(4), r#"{"b":1,"a":[true]}"#);
         assert_eq!(out.get(5), None);
+    }
+
+    struct Marked(&'static str);
+
+    impl Serialize for Marked {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            crate::render::text::verbatim(self.0, s)
+        }
+    }
+
+    #[test]
+    fn verbatim_text_is_copied_plainly_and_stays_a_string_in_json() {
+        let value = (Marked("https://h/a/1.png"), "not/marked\\");
+        let mut plain = Trie::default();
+        plain.insert(&path("p.0"), 0, Capture::Plain);
+        plain.insert(&path("p.1"), 1, Capture::Plain);
+        let mut out = Collected::default();
+        plain.collect("p", &value, &mut out).unwrap();
+        let text = |out: &Collected, i| String::from_utf8(out.get(i).unwrap().to_vec()).unwrap();
+        assert_eq!(text(&out, 0), "https://h/a/1.png");
+        assert_eq!(text(&out, 1), r"not/marked\\");
+
+        let mut json = Trie::default();
+        json.insert(&path("p.0"), 0, Capture::Json);
+        let mut out = Collected::default();
+        json.collect("p", &value, &mut out).unwrap();
+        assert_eq!(text(&out, 0), r#""https://h/a/1.png""#);
+        assert_eq!(
+            serde_json::to_value(Marked("x")).unwrap(),
+            serde_json::json!("x")
+        );
     }
 
     #[test]

@@ -465,18 +465,29 @@ struct Prefilled {
 
 impl<'a> JourneyContext<'a> {
     fn new(journey: &'a Journey) -> Self {
-        let has = |key: &str| journey.user_info.get(key).is_some_and(|v| !v.is_null());
-        JourneyContext {
-            journey,
-            prefilled: Prefilled {
-                name: has("name"),
-                date_of_birth: has("dateOfBirth"),
-                address: has("address"),
-                phone_number: has("phoneNumber"),
-                email_address: has("emailAddress"),
-                id: has("id"),
-            },
+        let mut prefilled = Prefilled {
+            name: false,
+            date_of_birth: false,
+            address: false,
+            phone_number: false,
+            email_address: false,
+            id: false,
+        };
+        // One pass over the few supplied fields: a lookup per flag would hash each key name
+        // with SipHash, the map's hasher, six times per new journey.
+        for (key, value) in &journey.user_info {
+            let flag = match key.as_str() {
+                "name" => &mut prefilled.name,
+                "dateOfBirth" => &mut prefilled.date_of_birth,
+                "address" => &mut prefilled.address,
+                "phoneNumber" => &mut prefilled.phone_number,
+                "emailAddress" => &mut prefilled.email_address,
+                "id" => &mut prefilled.id,
+                _ => continue,
+            };
+            *flag = !value.is_null();
         }
+        JourneyContext { journey, prefilled }
     }
 }
 

@@ -13,7 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::text::{
-    finish, push_all, push_hex, push_int, push_lower, push_padded, push_uint, push_upper,
+    finish, hex16, push_all, push_hex, push_int, push_lower, push_padded, push_uint, push_upper,
+    verbatim,
 };
 use super::time::civil_from_days;
 
@@ -157,11 +158,66 @@ pub struct Person {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Images {
-    pub front_doc: String,
-    pub back_doc: String,
-    pub selfie: String,
+    pub front_doc: FileUrl,
+    pub back_doc: FileUrl,
+    pub selfie: FileUrl,
     /// Further file URLs, for authenticity and graphic-field crops.
-    pub files: Vec<String>,
+    pub files: [FileUrl; 12],
+}
+
+/// A URL on the provider's file host (`https://persist.signzy.tech/api/files/{folder}/download/
+/// {64 hex}.png`), kept as the numbers it is made of and written out only when serialized.
+/// A new journey has fifteen; as `String`s each cost an allocation, a UTF-8 check, a JSON
+/// escape scan and a second copy, a tenth of drawing and rendering the journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileUrl {
+    folder: u32,
+    digest: [u64; 4],
+}
+
+impl FileUrl {
+    const PREFIX: &str = "https://persist.signzy.tech/api/files/";
+    const LEN: usize = Self::PREFIX.len() + 9 + "/download/".len() + 64 + ".png".len();
+
+    fn draw(rng: &mut ChaCha8Rng) -> Self {
+        // The draws (and so the URLs) are the ones the String form made: the folder, then the
+        // digest sixteen hex digits at a time.
+        let folder = rng.random_range(900_000_000..999_999_999u32);
+        FileUrl {
+            folder,
+            digest: [rng.random(), rng.random(), rng.random(), rng.random()],
+        }
+    }
+
+    /// The URL, written into `buf`.
+    fn write<'b>(&self, buf: &'b mut [u8; Self::LEN]) -> &'b str {
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            buf[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(Self::PREFIX.as_bytes());
+        put(itoa::Buffer::new().format(self.folder).as_bytes());
+        put(b"/download/");
+        for part in self.digest {
+            put(&hex16(part));
+        }
+        put(b".png");
+        std::str::from_utf8(&buf[..at]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for FileUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.write(&mut [0; Self::LEN]))
+    }
+}
+
+impl Serialize for FileUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Digits, hex and fixed ASCII: nothing in it that JSON escapes.
+        verbatim(self.write(&mut [0; Self::LEN]), serializer)
+    }
 }
 
 struct Place {
@@ -455,18 +511,6 @@ fn identity(rng: &mut ChaCha8Rng) -> (Identity, i64) {
     (identity, birth)
 }
 
-fn file_url(rng: &mut ChaCha8Rng) -> String {
-    const PREFIX: &str = "https://persist.signzy.tech/api/files/";
-    let n = rng.random_range(900_000_000..999_999_999u32);
-    let mut url = Vec::with_capacity(PREFIX.len() + 9 + 10 + 64 + 4);
-    url.extend_from_slice(PREFIX.as_bytes());
-    push_uint(&mut url, u64::from(n));
-    url.extend_from_slice("/download/".as_bytes());
-    push_random_hex(rng, 64, &mut url);
-    url.extend_from_slice(".png".as_bytes());
-    finish(url)
-}
-
 /// A company name in the forms `fake`'s English `CompanyName` gives ("Kub LLC", "Kub and Hane
 /// Group"), from the same word lists, without its three `replace` passes.
 fn company_name(rng: &mut ChaCha8Rng) -> String {
@@ -592,10 +636,10 @@ pub fn generate(rng: &mut ChaCha8Rng) -> Person {
     push_digits(rng, n, &mut phone);
 
     let images = Images {
-        front_doc: file_url(rng),
-        back_doc: file_url(rng),
-        selfie: file_url(rng),
-        files: (0..12).map(|_| file_url(rng)).collect(),
+        front_doc: FileUrl::draw(rng),
+        back_doc: FileUrl::draw(rng),
+        selfie: FileUrl::draw(rng),
+        files: std::array::from_fn(|_| FileUrl::draw(rng)),
     };
     let jitter = |rng: &mut ChaCha8Rng| f64::from(rng.random_range(-500..500i32)) / 10_000.0;
     let latitude = round(place.latitude + jitter(rng), 7);
@@ -738,6 +782,40 @@ mod tests {
             assert_eq!(place.latitude_text, format!("{:.2}", place.latitude));
             assert_eq!(place.longitude_text, format!("{:.2}", place.longitude));
         }
+    }
+
+    #[test]
+    fn file_urls_have_the_file_hosts_form_in_every_serialization() {
+        let person = generate(&mut journey_rng(3, "urls"));
+        let urls: Vec<&FileUrl> = [
+            &person.images.front_doc,
+            &person.images.back_doc,
+            &person.images.selfie,
+        ]
+        .into_iter()
+        .chain(&person.images.files)
+        .collect();
+        for url in &urls {
+            let text = url.to_string();
+            let rest = text
+                .strip_prefix("https://persist.signzy.tech/api/files/")
+                .unwrap();
+            let (folder, rest) = rest.split_once("/download/").unwrap();
+            let digest = rest.strip_suffix(".png").unwrap();
+            assert_eq!(folder.len(), 9, "{text}");
+            assert!(folder.bytes().all(|b| b.is_ascii_digit()), "{text}");
+            assert_eq!(digest.len(), 64, "{text}");
+            assert!(
+                digest
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{text}"
+            );
+            assert_eq!(serde_json::to_value(url).unwrap(), text.as_str());
+        }
+        let distinct: std::collections::BTreeSet<String> =
+            urls.iter().map(|u| u.to_string()).collect();
+        assert_eq!(distinct.len(), 15);
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub fn push_int(out: &mut Vec<u8>, value: i64) {
 /// The low `width` nibbles of `value` as lowercase hex, most significant first, zero-padded
 /// (`{value:0width$x}` for a value that fits).
 pub fn push_hex(out: &mut Vec<u8>, value: u64, width: usize) {
+    out.extend_from_slice(&hex16(value)[16 - width.min(16)..]);
+}
+
+/// `value` as sixteen lowercase hex digits (`{value:016x}`).
+pub fn hex16(value: u64) -> [u8; 16] {
     // A byte at a time through a table of digit pairs: each image URL of a new journey has 64
     // hex digits, fifteen URLs a journey.
     const PAIRS: [[u8; 2]; 256] = {
@@ -50,7 +55,19 @@ pub fn push_hex(out: &mut Vec<u8>, value: u64, width: usize) {
     for (pair, byte) in buf.chunks_exact_mut(2).zip(value.to_be_bytes()) {
         pair.copy_from_slice(&PAIRS[usize::from(byte)]);
     }
-    out.extend_from_slice(&buf[16 - width.min(16)..]);
+    buf
+}
+
+/// The name of the newtype by which [`verbatim`] marks text that needs no JSON escaping. Every
+/// serializer but the fast path's sees through a newtype to the string inside; the fast path
+/// copies such text as it is instead of scanning it for characters to escape.
+pub(crate) const VERBATIM: &str = "$otk_mock::verbatim";
+
+/// Serialize `text`, which must hold no quote, backslash or control character, as a string
+/// that the fast path may copy without escaping.
+pub(crate) fn verbatim<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    debug_assert!(!text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+    serializer.serialize_newtype_struct(VERBATIM, text)
 }
 
 /// `text` upper-cased, as `str::to_uppercase` would give it.
