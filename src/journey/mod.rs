@@ -29,7 +29,7 @@ use serde_json::{json, Map, Value};
 use std::sync::{Arc, LazyLock};
 
 use crate::render::person::Person;
-use crate::render::text::{finish, push_hex};
+use crate::render::text::{ascii_string, hex16};
 use crate::render::time::iso_from_millis;
 
 /// The journey facts a template can use, under `journey` in its context.
@@ -72,25 +72,23 @@ pub fn uuid(rng: &mut ChaCha8Rng) -> String {
     let c: u16 = (rng.random::<u16>() & 0x0fff) | 0x4000;
     let d: u16 = (rng.random::<u16>() & 0x3fff) | 0x8000;
     let e: u64 = rng.random::<u64>() & 0xffff_ffff_ffff;
-    let mut out = Vec::with_capacity(36);
-    for (value, width) in [(u64::from(a), 8), (u64::from(b), 4), (u64::from(c), 4)] {
-        push_hex(&mut out, value, width);
-        out.push(b'-');
-    }
-    push_hex(&mut out, u64::from(d), 4);
-    out.push(b'-');
-    push_hex(&mut out, e, 12);
-    finish(out)
+    let mut text = [b'-'; 36];
+    text[0..8].copy_from_slice(&hex16(u64::from(a))[8..]);
+    text[9..13].copy_from_slice(&hex16(u64::from(b))[12..]);
+    text[14..18].copy_from_slice(&hex16(u64::from(c))[12..]);
+    text[19..23].copy_from_slice(&hex16(u64::from(d))[12..]);
+    text[24..36].copy_from_slice(&hex16(e)[4..]);
+    ascii_string(&text)
 }
 
 /// A Mongo ObjectId-like 24-hex id.
 pub fn object_id(rng: &mut ChaCha8Rng) -> String {
     let a: u64 = rng.random();
     let b: u32 = rng.random();
-    let mut out = Vec::with_capacity(24);
-    push_hex(&mut out, a, 16);
-    push_hex(&mut out, u64::from(b), 8);
-    finish(out)
+    let mut text = [0u8; 24];
+    text[0..16].copy_from_slice(&hex16(a));
+    text[16..24].copy_from_slice(&hex16(u64::from(b))[8..]);
+    ascii_string(&text)
 }
 
 /// The provider's defaults for `processingConfig` (the documented sample's values), with the
@@ -170,6 +168,32 @@ impl Journey {
             document_completed_at: iso_from_millis(document_done),
             selfie_completed_at: iso_from_millis(selfie_done),
             callback_sent: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn ids_read_as_format_writes_them() {
+        for seed in 0..64 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut same = rng.clone();
+            let a: u32 = same.random();
+            let b: u16 = same.random();
+            let c: u16 = (same.random::<u16>() & 0x0fff) | 0x4000;
+            let d: u16 = (same.random::<u16>() & 0x3fff) | 0x8000;
+            let e: u64 = same.random::<u64>() & 0xffff_ffff_ffff;
+            assert_eq!(
+                uuid(&mut rng),
+                format!("{a:08x}-{b:04x}-{c:04x}-{d:04x}-{e:012x}")
+            );
+            let x: u64 = same.random();
+            let y: u32 = same.random();
+            assert_eq!(object_id(&mut rng), format!("{x:016x}{y:08x}"));
         }
     }
 }

@@ -13,8 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::text::{
-    finish, hex16, push_all, push_hex, push_int, push_lower, push_padded, push_uint, push_upper,
-    verbatim,
+    ascii_string, fill_digits, finish, hex16, push_all, push_hex, push_lower, push_padded,
+    push_uint, push_upper, verbatim,
 };
 use super::time::civil_from_days;
 
@@ -424,30 +424,25 @@ const REFERENCE_DAY: i64 = 20_454; // 2026-01-01
 
 fn ddmmyyyy(day: i64) -> String {
     let (y, m, d) = civil_from_days(day);
-    let mut out = Vec::with_capacity(10);
-    push_padded(&mut out, u64::from(d), 2);
-    out.push(b'/');
-    push_padded(&mut out, u64::from(m), 2);
-    out.push(b'/');
-    push_padded(&mut out, y.unsigned_abs(), 4);
-    finish(out)
+    let mut text = *b"00/00/0000";
+    fill_digits(&mut text[0..2], u64::from(d));
+    fill_digits(&mut text[3..5], u64::from(m));
+    // Every date drawn here is within a century of the reference day.
+    fill_digits(&mut text[6..10], y.unsigned_abs());
+    ascii_string(&text)
 }
 
 fn iso_date(day: i64) -> String {
     let (y, m, d) = civil_from_days(day);
-    let mut out = Vec::with_capacity(10);
-    push_padded(&mut out, y.unsigned_abs(), 4);
-    out.push(b'-');
-    push_padded(&mut out, u64::from(m), 2);
-    out.push(b'-');
-    push_padded(&mut out, u64::from(d), 2);
-    finish(out)
+    let mut text = *b"0000-00-00";
+    fill_digits(&mut text[0..4], y.unsigned_abs());
+    fill_digits(&mut text[5..7], u64::from(m));
+    fill_digits(&mut text[8..10], u64::from(d));
+    ascii_string(&text)
 }
 
 fn int_string(value: i64) -> String {
-    let mut out = Vec::with_capacity(8);
-    push_int(&mut out, value);
-    finish(out)
+    itoa::Buffer::new().format(value).to_owned()
 }
 
 /// One of `words`, drawn from `rng`.
@@ -816,6 +811,16 @@ mod tests {
         let distinct: std::collections::BTreeSet<String> =
             urls.iter().map(|u| u.to_string()).collect();
         assert_eq!(distinct.len(), 15);
+    }
+
+    #[test]
+    fn dates_and_numbers_read_as_format_writes_them() {
+        for day in (-30_000..40_000).step_by(37) {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(ddmmyyyy(day), format!("{d:02}/{m:02}/{y:04}"));
+            assert_eq!(iso_date(day), format!("{y:04}-{m:02}-{d:02}"));
+            assert_eq!(int_string(day), day.to_string());
+        }
     }
 
     #[test]

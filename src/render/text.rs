@@ -23,6 +23,21 @@ pub fn push_padded(out: &mut Vec<u8>, value: u64, width: usize) {
     out.extend_from_slice(digits);
 }
 
+/// `value`'s last `out.len()` decimal digits, zero-padded, written over `out` (for the fixed
+/// fields of dates, where the value is known to fit).
+pub fn fill_digits(out: &mut [u8], value: u64) {
+    let mut rest = value;
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+}
+
+/// Text made of the ASCII `bytes` as a `String`.
+pub fn ascii_string(bytes: &[u8]) -> String {
+    std::str::from_utf8(bytes).unwrap_or_default().to_owned()
+}
+
 /// `value` in signed decimal (`{value}`).
 pub fn push_int(out: &mut Vec<u8>, value: i64) {
     if value < 0 {
