@@ -13,6 +13,7 @@
 
 mod collect;
 pub mod person;
+mod print;
 pub mod skeleton;
 pub mod text;
 pub mod time;

@@ -162,7 +162,7 @@ pub struct Images {
     pub back_doc: FileUrl,
     pub selfie: FileUrl,
     /// Further file URLs, for authenticity and graphic-field crops.
-    pub files: [FileUrl; 12],
+    pub files: [FileUrl; Person::FILES],
 }
 
 /// A URL on the provider's file host (`https://persist.signzy.tech/api/files/{folder}/download/
@@ -187,6 +187,17 @@ impl FileUrl {
             folder,
             digest: [rng.random(), rng.random(), rng.random(), rng.random()],
         }
+    }
+
+    /// The URL, appended to `out`.
+    pub fn push_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(Self::PREFIX.as_bytes());
+        out.extend_from_slice(itoa::Buffer::new().format(self.folder).as_bytes());
+        out.extend_from_slice(b"/download/");
+        for part in self.digest {
+            out.extend_from_slice(&hex16(part));
+        }
+        out.extend_from_slice(b".png");
     }
 
     /// The URL, written into `buf`.
@@ -218,6 +229,11 @@ impl Serialize for FileUrl {
         // Digits, hex and fixed ASCII: nothing in it that JSON escapes.
         verbatim(self.write(&mut [0; Self::LEN]), serializer)
     }
+}
+
+impl Person {
+    /// How many further file URLs (`images.files`) a person has.
+    pub const FILES: usize = 12;
 }
 
 struct Place {

@@ -30,6 +30,8 @@ use tera::ast::{Expr, ExprVal, FunctionCall, Node};
 use tera::Tera;
 
 use super::collect::{Capture, Collected, Trie};
+use super::person::Person;
+use super::print::{printer, AsPerson, Print};
 
 /// The context roots whose values change from journey to journey.
 const DYNAMIC_ROOTS: [&str; 2] = ["journey", "person"];
@@ -67,15 +69,41 @@ struct Skeleton {
 }
 
 impl Skeleton {
-    fn write(&self, values: &Collected, out: &mut Vec<u8>) -> Result<(), Fallback> {
+    /// The body: the literal text, each hole filled by its printer when the person is a
+    /// [`Person`] and it has one, else with the value the walk collected.
+    fn write(
+        &self,
+        values: &Collected,
+        direct: Option<(&Person, &Printers)>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Fallback> {
         out.reserve(self.literal_len + values.buf.len());
         for segment in &self.segments {
             match segment {
                 Segment::Text(text) => out.extend_from_slice(text.as_bytes()),
-                Segment::Hole(i) => out.extend_from_slice(values.get(*i).ok_or(Fallback)?),
+                Segment::Hole(i) => match direct.and_then(|(p, printers)| printers.get(*i, p)) {
+                    Some((person, print)) => print(person, out),
+                    None => out.extend_from_slice(values.get(*i).ok_or(Fallback)?),
+                },
             }
         }
         Ok(())
+    }
+}
+
+/// The printer of each hole that has one (by hole index).
+struct Printers(Vec<Option<Print>>);
+
+impl Printers {
+    fn get<'p>(&self, hole: usize, person: &'p Person) -> Option<(&'p Person, &Print)> {
+        self.0.get(hole)?.as_ref().map(|print| (person, print))
+    }
+}
+
+impl std::fmt::Debug for Printers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.iter().filter(|p| p.is_some()).count();
+        write!(f, "Printers({count} of {})", self.0.len())
     }
 }
 
@@ -102,6 +130,10 @@ pub struct Plan {
     structural: Vec<Vec<String>>,
     /// Holes are slots `0..holes.len()`, structural paths the slots after them.
     trie: Trie,
+    /// The `person.*` holes a [`Print`] writes straight from a [`Person`]...
+    printers: Printers,
+    /// ...and `trie` without them: what is left to walk when the person is a `Person`.
+    walked: Trie,
     skeletons: RwLock<HashMap<Box<[u8]>, Skeleton, foldhash::fast::RandomState>>,
     enabled: AtomicBool,
     fallbacks: AtomicU64,
@@ -293,20 +325,33 @@ impl Plan {
         }
         let structural: Vec<Vec<String>> = structural.into_iter().collect();
         let mut trie = Trie::default();
+        let mut walked = Trie::default();
+        let mut printers = Vec::with_capacity(holes.len());
         for (i, hole) in holes.iter().enumerate() {
             let capture = match hole.kind {
                 HoleKind::Plain => Capture::Plain,
                 HoleKind::Json => Capture::Json,
             };
             trie.insert(&hole.path, i, capture);
+            let print = match (hole.kind, hole.path.split_first()) {
+                (HoleKind::Plain, Some((root, rest))) if root == "person" => printer(rest),
+                _ => None,
+            };
+            if print.is_none() {
+                walked.insert(&hole.path, i, capture);
+            }
+            printers.push(print);
         }
         for (i, path) in structural.iter().enumerate() {
             trie.insert(path, holes.len() + i, Capture::Json);
+            walked.insert(path, holes.len() + i, Capture::Json);
         }
         Some(Plan {
             holes,
             structural,
             trie,
+            printers: Printers(printers),
+            walked,
             skeletons: RwLock::new(HashMap::default()),
             enabled: AtomicBool::new(true),
             fallbacks: AtomicU64::new(0),
@@ -342,7 +387,7 @@ impl Plan {
     /// Write the document into `out`. The values come from walking `journey` and `person`
     /// (the context's two dynamic roots); `roots` builds the whole context and `render` runs
     /// Tera on it, both only when this shape has no skeleton yet.
-    pub fn fill<J: Serialize + ?Sized, P: Serialize + ?Sized>(
+    pub fn fill<J: Serialize + ?Sized, P: AsPerson + ?Sized>(
         &self,
         journey: &J,
         person: &P,
@@ -359,7 +404,7 @@ impl Plan {
         result
     }
 
-    fn try_fill<J: Serialize + ?Sized, P: Serialize + ?Sized>(
+    fn try_fill<J: Serialize + ?Sized, P: AsPerson + ?Sized>(
         &self,
         journey: &J,
         person: &P,
@@ -374,7 +419,7 @@ impl Plan {
         })
     }
 
-    fn fill_with<J: Serialize + ?Sized, P: Serialize + ?Sized>(
+    fn fill_with<J: Serialize + ?Sized, P: AsPerson + ?Sized>(
         &self,
         scratch: &mut Scratch,
         journey: &J,
@@ -385,11 +430,15 @@ impl Plan {
     ) -> Result<(), Fallback> {
         let Scratch { values, key } = scratch;
         values.clear();
-        self.trie
-            .collect("journey", journey, values)
+        let direct = person.as_person().map(|p| (p, &self.printers));
+        let trie = if direct.is_some() {
+            &self.walked
+        } else {
+            &self.trie
+        };
+        trie.collect("journey", journey, values)
             .map_err(|_| Fallback)?;
-        self.trie
-            .collect("person", person, values)
+        trie.collect("person", person, values)
             .map_err(|_| Fallback)?;
         key.clear();
         for i in 0..self.structural.len() {
@@ -405,14 +454,14 @@ impl Plan {
             // every thread would bounce between cores.
             let skeletons = self.skeletons.read().unwrap_or_else(|p| p.into_inner());
             if let Some(skeleton) = skeletons.get(key.as_slice()) {
-                return skeleton.write(values, out);
+                return skeleton.write(values, direct, out);
             }
         }
         if self.shapes() >= MAX_SKELETONS {
             return Err(Fallback);
         }
         let skeleton = self.make_skeleton(&roots(), render)?;
-        skeleton.write(values, out)?;
+        skeleton.write(values, direct, out)?;
         self.skeletons
             .write()
             .unwrap_or_else(|p| p.into_inner())
