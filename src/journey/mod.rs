@@ -99,24 +99,38 @@ pub fn default_processing_config() -> Map<String, Value> {
 }
 
 /// [`default_processing_config`], built once and shared by every stateless journey.
+static DEFAULTS: LazyLock<Arc<Map<String, Value>>> = LazyLock::new(|| {
+    Arc::new(
+        match json!({
+            "callbackUrl": "",
+            "redirectTime": 10,
+            "language": "en",
+            "successRedirectUrl": "",
+            "failureRedirectUrl": "",
+            "journeyLinkValidity": 3600,
+            "journeySessionExpiry": 600
+        }) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        },
+    )
+});
+
 fn shared_default_processing_config() -> Arc<Map<String, Value>> {
-    static DEFAULTS: LazyLock<Arc<Map<String, Value>>> = LazyLock::new(|| {
-        Arc::new(
-            match json!({
-                "callbackUrl": "",
-                "redirectTime": 10,
-                "language": "en",
-                "successRedirectUrl": "",
-                "failureRedirectUrl": "",
-                "journeyLinkValidity": 3600,
-                "journeySessionExpiry": 600
-            }) {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            },
-        )
-    });
     DEFAULTS.clone()
+}
+
+/// `processing_config` as JSON: written once for the shared defaults of stateless journeys,
+/// serialized for the others.
+pub fn push_processing_config(config: &Arc<Map<String, Value>>, out: &mut Vec<u8>) {
+    static DEFAULTS_JSON: LazyLock<Vec<u8>> =
+        LazyLock::new(|| serde_json::to_vec(&**DEFAULTS).unwrap_or_default());
+    if Arc::ptr_eq(config, &DEFAULTS) && !DEFAULTS_JSON.is_empty() {
+        out.extend_from_slice(&DEFAULTS_JSON);
+    } else {
+        // Writing a map of JSON values into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &**config);
+    }
 }
 
 fn serialize_shared<S: serde::Serializer>(

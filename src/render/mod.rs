@@ -464,6 +464,12 @@ struct Prefilled {
     id: bool,
 }
 
+impl print::AsJourney for JourneyContext<'_> {
+    fn as_journey(&self) -> Option<&Journey> {
+        Some(self.journey)
+    }
+}
+
 impl<'a> JourneyContext<'a> {
     fn new(journey: &'a Journey) -> Self {
         let mut prefilled = Prefilled {

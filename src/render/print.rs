@@ -1,14 +1,15 @@
-//! Printing `person.*` values straight from a [`Person`], for the fast path.
+//! Printing `person.*` and `journey.*` values straight from a [`Person`] and a [`Journey`],
+//! for the fast path.
 //!
 //! The fast path finds the values a skeleton needs by walking the journey and the person
 //! through serde (see `collect.rs`), which works for any value but costs a trie lookup, a few
 //! dynamic calls and a copy for every field. A new journey prints about a hundred person
-//! fields, and that walk was a third of rendering one. For the person's own fields, whose
-//! paths are known here, [`printer`] gives a function that writes the value as `{{ path }}`
-//! prints it (JSON-escaped text, numbers as Rust displays them) directly into the body.
+//! fields, and that walk was a third of rendering one. For the fields whose paths are known
+//! here, [`printer`] gives a function that writes the value as the template would (`{{ path }}`:
+//! JSON-escaped text, numbers as Rust displays them; `json_encode`: JSON) directly into the body.
 //!
-//! A path missing here is still walked, so this list only has to be right, not complete; a
-//! test compares every printer with the walk on many people.
+//! A path missing here is still walked, so this list only has to be right, not complete; tests
+//! compare every printer with the walk on many people and journeys.
 
 use std::io::Write as _;
 
@@ -16,9 +17,55 @@ use serde::Serialize;
 
 use super::escape_json_into;
 use super::person::{FileUrl, Identity, Person};
+use crate::journey::{push_processing_config, Journey};
 
 /// Writes one value of a person into a body.
 pub type Print = Box<dyn Fn(&Person, &mut Vec<u8>) + Send + Sync>;
+/// Writes one value of a journey into a body.
+pub type PrintJourney = Box<dyn Fn(&Journey, &mut Vec<u8>) + Send + Sync>;
+
+/// How one hole is printed without the walk.
+pub enum Printer {
+    Person(Print),
+    Journey(PrintJourney),
+}
+
+/// What printers print from.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    pub journey: &'a Journey,
+    pub person: &'a Person,
+}
+
+impl Printer {
+    pub fn print(&self, from: Sources<'_>, out: &mut Vec<u8>) {
+        match self {
+            Printer::Person(print) => print(from.person, out),
+            Printer::Journey(print) => print(from.journey, out),
+        }
+    }
+}
+
+/// The printer of a template path (`["person", "firstName"]`), printed plainly (`{{ path }}`)
+/// or as JSON (`json_encode`), if there is one.
+pub fn printer(path: &[String], json: bool) -> Option<Printer> {
+    let (root, rest) = path.split_first()?;
+    match (root.as_str(), json) {
+        ("person", false) => person(rest).map(Printer::Person),
+        ("journey", _) => journey(rest, json).map(Printer::Journey),
+        _ => None,
+    }
+}
+
+/// What the fast path is given as the journey: a [`Journey`] (in a context that adds fields of
+/// its own) can be printed from, anything else is walked.
+pub trait AsJourney: Serialize {
+    fn as_journey(&self) -> Option<&Journey> {
+        None
+    }
+}
+
+impl AsJourney for serde_json::Value {}
 
 /// What the fast path is given as the person: a [`Person`] is printed field by field, anything
 /// else (a `Value`, in tests) is walked.
@@ -69,7 +116,7 @@ fn identity(field: &str, get: fn(&Person) -> &Identity) -> Option<Print> {
 }
 
 /// The printer of `person.<path>`, if it is a field printed here.
-pub fn printer(path: &[String]) -> Option<Print> {
+fn person(path: &[String]) -> Option<Print> {
     let keys: Vec<&str> = path.iter().map(String::as_str).collect();
     match keys.as_slice() {
         [field] => match *field {
@@ -95,6 +142,56 @@ pub fn printer(path: &[String]) -> Option<Print> {
             (i < Person::FILES)
                 .then(|| -> Print { Box::new(move |p, out| p.images.files[i].push_to(out)) })
         }
+        _ => None,
+    }
+}
+
+fn journey_text(get: fn(&Journey) -> &str) -> Option<PrintJourney> {
+    Some(Box::new(move |j, out| escape_json_into(get(j), out)))
+}
+
+fn journey_int(get: fn(&Journey) -> Option<i64>, json: bool) -> Option<PrintJourney> {
+    Some(Box::new(move |j, out| match get(j) {
+        Some(v) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+        // `{{ x }}` prints nothing for null, `json_encode` prints `null`.
+        None if json => out.extend_from_slice(b"null"),
+        None => {}
+    }))
+}
+
+/// The printer of `journey.<path>`: strings only plainly (JSON strings are walked, so that
+/// their escaping stays serde_json's), numbers, flags and the two objects either way.
+fn journey(path: &[String], json: bool) -> Option<PrintJourney> {
+    let [field] = path else {
+        return None;
+    };
+    match (field.as_str(), json) {
+        ("id", false) => journey_text(|j| &j.id),
+        ("flowId", false) => journey_text(|j| &j.flow_id),
+        ("dbId", false) => journey_text(|j| &j.db_id),
+        ("clientId", false) => journey_text(|j| &j.client_id),
+        ("userId", false) => journey_text(|j| &j.user_id),
+        ("updatedAt", false) => journey_text(|j| &j.updated_at),
+        ("documentCompletedAt", false) => journey_text(|j| &j.document_completed_at),
+        ("selfieCompletedAt", false) => journey_text(|j| &j.selfie_completed_at),
+        ("flowVersion", _) => journey_int(|j| Some(i64::from(j.flow_version)), json),
+        ("createdAt", _) => journey_int(|j| Some(j.created_at), json),
+        ("startedAt", _) => journey_int(|j| j.started_at, json),
+        ("completedAt", _) => journey_int(|j| j.completed_at, json),
+        ("callbackSent", _) => Some(Box::new(|j, out| {
+            out.extend_from_slice(if j.callback_sent {
+                b"true".as_slice()
+            } else {
+                b"false"
+            })
+        })),
+        ("processingConfig", true) => Some(Box::new(|j, out| {
+            push_processing_config(&j.processing_config, out)
+        })),
+        ("userInfo", true) => Some(Box::new(|j, out| {
+            // Writing a map of JSON values into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &j.user_info);
+        })),
         _ => None,
     }
 }
@@ -205,7 +302,7 @@ mod tests {
                 &mut paths,
             );
             for path in &paths {
-                let Some(print) = printer(path) else {
+                let Some(print) = super::person(path) else {
                     missing.insert(path.join("."));
                     continue;
                 };
@@ -224,6 +321,62 @@ mod tests {
         assert!(missing.is_empty(), "no printer for {missing:?}");
     }
 
+    fn journeys() -> Vec<Journey> {
+        (0..120)
+            .map(|n| {
+                let mut rng = journey_rng(n, "print");
+                let person = generate(&mut rng);
+                let id = format!("j-\"{n}\\\u{7}");
+                let mut journey = Journey::stateless(&id, "client \"1\"", &mut rng, &person);
+                if n % 3 == 0 {
+                    // A created journey's shapes: not started, callback sent, its own config
+                    // and pre-fill, with characters that need escaping.
+                    journey.started_at = None;
+                    journey.completed_at = None;
+                    journey.callback_sent = true;
+                    let mut config = crate::journey::default_processing_config();
+                    config.insert("callbackUrl".into(), "https://app/\"cb\"\u{8}".into());
+                    journey.processing_config = std::sync::Arc::new(config);
+                    journey.user_info = serde_json::json!({"name": {"firstName": "Zoë\n\u{c}"}})
+                        .as_object()
+                        .cloned()
+                        .unwrap();
+                }
+                journey
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_journey_printer_prints_what_the_walk_finds() {
+        let mut printed = std::collections::BTreeSet::new();
+        for journey in journeys() {
+            let value = serde_json::to_value(&journey).unwrap();
+            for field in value.as_object().unwrap().keys() {
+                for (json, capture) in [(false, Capture::Plain), (true, Capture::Json)] {
+                    let path = vec![field.clone()];
+                    let Some(print) = super::journey(&path, json) else {
+                        continue;
+                    };
+                    let mut trie = Trie::default();
+                    trie.insert(&["journey".into(), field.clone()], 0, capture);
+                    let mut walked = Collected::default();
+                    trie.collect("journey", &journey, &mut walked).unwrap();
+                    let mut direct = Vec::new();
+                    print(&journey, &mut direct);
+                    assert_eq!(
+                        String::from_utf8_lossy(&direct),
+                        String::from_utf8_lossy(walked.get(0).unwrap()),
+                        "{field} (json: {json})"
+                    );
+                    printed.insert((field.clone(), json));
+                }
+            }
+        }
+        // Everything printed above, so that the comparison cannot pass by printing nothing.
+        assert_eq!(printed.len(), 20, "{printed:?}");
+    }
+
     #[test]
     fn paths_that_are_not_fields_have_no_printer() {
         for path in [
@@ -236,7 +389,7 @@ mod tests {
             "",
         ] {
             let keys: Vec<String> = path.split('.').map(str::to_string).collect();
-            assert!(printer(&keys).is_none(), "{path}");
+            assert!(person(&keys).is_none(), "{path}");
         }
     }
 }

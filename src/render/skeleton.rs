@@ -24,14 +24,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 
-use serde::Serialize;
 use serde_json::Value;
 use tera::ast::{Expr, ExprVal, FunctionCall, Node};
 use tera::Tera;
 
 use super::collect::{Capture, Collected, Trie};
-use super::person::Person;
-use super::print::{printer, AsPerson, Print};
+use super::print::{printer, AsJourney, AsPerson, Printer, Sources};
 
 /// The context roots whose values change from journey to journey.
 const DYNAMIC_ROOTS: [&str; 2] = ["journey", "person"];
@@ -74,15 +72,15 @@ impl Skeleton {
     fn write(
         &self,
         values: &Collected,
-        direct: Option<(&Person, &Printers)>,
+        direct: Option<(Sources<'_>, &Printers)>,
         out: &mut Vec<u8>,
     ) -> Result<(), Fallback> {
         out.reserve(self.literal_len + values.buf.len());
         for segment in &self.segments {
             match segment {
                 Segment::Text(text) => out.extend_from_slice(text.as_bytes()),
-                Segment::Hole(i) => match direct.and_then(|(p, printers)| printers.get(*i, p)) {
-                    Some((person, print)) => print(person, out),
+                Segment::Hole(i) => match direct.and_then(|(from, p)| Some((from, p.get(*i)?))) {
+                    Some((from, printer)) => printer.print(from, out),
                     None => out.extend_from_slice(values.get(*i).ok_or(Fallback)?),
                 },
             }
@@ -92,11 +90,11 @@ impl Skeleton {
 }
 
 /// The printer of each hole that has one (by hole index).
-struct Printers(Vec<Option<Print>>);
+struct Printers(Vec<Option<Printer>>);
 
 impl Printers {
-    fn get<'p>(&self, hole: usize, person: &'p Person) -> Option<(&'p Person, &Print)> {
-        self.0.get(hole)?.as_ref().map(|print| (person, print))
+    fn get(&self, hole: usize) -> Option<&Printer> {
+        self.0.get(hole)?.as_ref()
     }
 }
 
@@ -130,9 +128,9 @@ pub struct Plan {
     structural: Vec<Vec<String>>,
     /// Holes are slots `0..holes.len()`, structural paths the slots after them.
     trie: Trie,
-    /// The `person.*` holes a [`Print`] writes straight from a [`Person`]...
+    /// The holes a [`Printer`] writes straight from the journey and person...
     printers: Printers,
-    /// ...and `trie` without them: what is left to walk when the person is a `Person`.
+    /// ...and `trie` without them: what is left to walk when both are given as such.
     walked: Trie,
     skeletons: RwLock<HashMap<Box<[u8]>, Skeleton, foldhash::fast::RandomState>>,
     enabled: AtomicBool,
@@ -333,10 +331,7 @@ impl Plan {
                 HoleKind::Json => Capture::Json,
             };
             trie.insert(&hole.path, i, capture);
-            let print = match (hole.kind, hole.path.split_first()) {
-                (HoleKind::Plain, Some((root, rest))) if root == "person" => printer(rest),
-                _ => None,
-            };
+            let print = printer(&hole.path, hole.kind == HoleKind::Json);
             if print.is_none() {
                 walked.insert(&hole.path, i, capture);
             }
@@ -387,7 +382,7 @@ impl Plan {
     /// Write the document into `out`. The values come from walking `journey` and `person`
     /// (the context's two dynamic roots); `roots` builds the whole context and `render` runs
     /// Tera on it, both only when this shape has no skeleton yet.
-    pub fn fill<J: Serialize + ?Sized, P: AsPerson + ?Sized>(
+    pub fn fill<J: AsJourney + ?Sized, P: AsPerson + ?Sized>(
         &self,
         journey: &J,
         person: &P,
@@ -404,7 +399,7 @@ impl Plan {
         result
     }
 
-    fn try_fill<J: Serialize + ?Sized, P: AsPerson + ?Sized>(
+    fn try_fill<J: AsJourney + ?Sized, P: AsPerson + ?Sized>(
         &self,
         journey: &J,
         person: &P,
@@ -419,7 +414,7 @@ impl Plan {
         })
     }
 
-    fn fill_with<J: Serialize + ?Sized, P: AsPerson + ?Sized>(
+    fn fill_with<J: AsJourney + ?Sized, P: AsPerson + ?Sized>(
         &self,
         scratch: &mut Scratch,
         journey: &J,
@@ -430,7 +425,10 @@ impl Plan {
     ) -> Result<(), Fallback> {
         let Scratch { values, key } = scratch;
         values.clear();
-        let direct = person.as_person().map(|p| (p, &self.printers));
+        let direct = match (journey.as_journey(), person.as_person()) {
+            (Some(journey), Some(person)) => Some((Sources { journey, person }, &self.printers)),
+            _ => None,
+        };
         let trie = if direct.is_some() {
             &self.walked
         } else {
