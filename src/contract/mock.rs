@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::schema::{MapPaths, Schema};
 use crate::catalogue::Catalogue;
+use crate::journey::UserInfo;
 use crate::render::RenderError;
 use crate::scenario::Scenario;
 
@@ -97,10 +98,10 @@ pub fn render(
             "country": person.document.country
         }
     });
-    journey.user_info = match user_info {
+    journey.user_info = UserInfo::Supplied(match user_info {
         Value::Object(map) => map,
         _ => Map::new(),
-    };
+    });
     journey.callback_sent = true;
     catalogue.renderer().render(scenario, &journey, &person)
 }

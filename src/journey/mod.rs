@@ -48,7 +48,7 @@ pub struct Journey {
     #[serde(serialize_with = "serialize_shared")]
     pub processing_config: Arc<Map<String, Value>>,
     /// `userInfo` as the app supplied it (only the supplied fields).
-    pub user_info: Map<String, Value>,
+    pub user_info: UserInfo,
     /// Epoch milliseconds.
     pub created_at: i64,
     pub started_at: Option<i64>,
@@ -59,6 +59,80 @@ pub struct Journey {
     pub document_completed_at: String,
     pub selfie_completed_at: String,
     pub callback_sent: bool,
+}
+
+/// A journey's `userInfo`: what the app sent to create-journey-url, or, for a journey read by
+/// id alone, the person's phone, date of birth, e-mail and name as an app would have sent them.
+/// The second is kept as those five strings and serialized as the map they make, in that key
+/// order; building the map (SipHash on every key) was a visible share of a new journey.
+#[derive(Debug, Clone)]
+pub enum UserInfo {
+    Supplied(Map<String, Value>),
+    Drawn {
+        phone_number: String,
+        date_of_birth: String,
+        email_address: String,
+        first_name: String,
+        last_name: String,
+    },
+}
+
+impl UserInfo {
+    /// As a JSON map (a record keeps it so).
+    pub fn into_map(self) -> Map<String, Value> {
+        match self {
+            UserInfo::Supplied(map) => map,
+            drawn => match serde_json::to_value(&drawn) {
+                Ok(Value::Object(map)) => map,
+                _ => Map::new(),
+            },
+        }
+    }
+
+    /// Each top-level field present, with whether it is `null`.
+    pub fn each_field(&self, mut f: impl FnMut(&str, bool)) {
+        match self {
+            UserInfo::Supplied(map) => map.iter().for_each(|(k, v)| f(k, v.is_null())),
+            UserInfo::Drawn { .. } => ["phoneNumber", "dateOfBirth", "emailAddress", "name"]
+                .into_iter()
+                .for_each(|k| f(k, false)),
+        }
+    }
+}
+
+impl Serialize for UserInfo {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            UserInfo::Supplied(map) => map.serialize(serializer),
+            UserInfo::Drawn {
+                phone_number,
+                date_of_birth,
+                email_address,
+                first_name,
+                last_name,
+            } => {
+                #[derive(Serialize)]
+                #[serde(rename_all = "camelCase")]
+                struct Name<'a> {
+                    first_name: &'a str,
+                    last_name: &'a str,
+                }
+                let mut map = serializer.serialize_map(Some(4))?;
+                map.serialize_entry("phoneNumber", phone_number)?;
+                map.serialize_entry("dateOfBirth", date_of_birth)?;
+                map.serialize_entry("emailAddress", email_address)?;
+                map.serialize_entry(
+                    "name",
+                    &Name {
+                        first_name,
+                        last_name,
+                    },
+                )?;
+                map.end()
+            }
+        }
+    }
 }
 
 /// The instant stateless journeys are created around: fixed, so that bodies never change with
@@ -150,22 +224,13 @@ impl Journey {
         let updated_at = completed_at + rng.random_range(1..50i64);
         let document_done = completed_at - rng.random_range(15_000..25_000i64);
         let selfie_done = completed_at - rng.random_range(1_000..10_000i64);
-        // Sized up front and filled directly: `json!` grows each map insert by insert and
-        // sends every value through serde.
-        let mut name = Map::with_capacity(2);
-        name.insert(
-            "firstName".into(),
-            person.identity.first_name.clone().into(),
-        );
-        name.insert("lastName".into(), person.identity.last_name.clone().into());
-        let mut user_info = Map::with_capacity(4);
-        user_info.insert("phoneNumber".into(), person.phone.clone().into());
-        user_info.insert(
-            "dateOfBirth".into(),
-            person.identity.date_of_birth.clone().into(),
-        );
-        user_info.insert("emailAddress".into(), person.email.clone().into());
-        user_info.insert("name".into(), Value::Object(name));
+        let user_info = UserInfo::Drawn {
+            phone_number: person.phone.clone(),
+            date_of_birth: person.identity.date_of_birth.clone(),
+            email_address: person.email.clone(),
+            first_name: person.identity.first_name.clone(),
+            last_name: person.identity.last_name.clone(),
+        };
         Journey {
             id: id.to_string(),
             flow_id: uuid(rng),
@@ -190,6 +255,35 @@ impl Journey {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn a_drawn_user_info_is_the_map_an_app_would_have_sent() {
+        let drawn = UserInfo::Drawn {
+            phone_number: "+9715\"1".into(),
+            date_of_birth: "01/02/1990".into(),
+            email_address: "a.b1@example.com".into(),
+            first_name: "Zoë".into(),
+            last_name: "O'Neil".into(),
+        };
+        let expected = serde_json::json!({
+            "phoneNumber": "+9715\"1",
+            "dateOfBirth": "01/02/1990",
+            "emailAddress": "a.b1@example.com",
+            "name": {"firstName": "Zoë", "lastName": "O'Neil"}
+        });
+        // Same text (key order included) as the map it stands for.
+        assert_eq!(
+            serde_json::to_string(&drawn).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+        let mut fields = Vec::new();
+        drawn.each_field(|k, null| fields.push((k.to_string(), null)));
+        let map = drawn.into_map();
+        assert_eq!(Value::Object(map.clone()), expected);
+        let supplied: Vec<(String, bool)> =
+            map.iter().map(|(k, v)| (k.clone(), v.is_null())).collect();
+        assert_eq!(fields, supplied);
+    }
 
     #[test]
     fn ids_read_as_format_writes_them() {

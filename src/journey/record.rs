@@ -209,7 +209,7 @@ impl JourneyRecord {
             client_id: client_id.to_string(),
             user_id: self.user_id.clone(),
             processing_config: std::sync::Arc::new(self.processing_config.clone()),
-            user_info: self.user_info.clone(),
+            user_info: super::UserInfo::Supplied(self.user_info.clone()),
             created_at: self.created_at,
             started_at: self.started_at,
             completed_at: self.completed_at,

@@ -308,7 +308,7 @@ impl Journeys {
                 db_id: facts.db_id,
                 user_id: facts.user_id,
                 processing_config: std::sync::Arc::unwrap_or_clone(facts.processing_config),
-                user_info: facts.user_info,
+                user_info: facts.user_info.into_map(),
                 scenario: scenario.name.clone(),
                 scenario_terminal: scenario.terminal,
                 bound_by: BoundBy::Admin,

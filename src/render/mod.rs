@@ -481,19 +481,19 @@ impl<'a> JourneyContext<'a> {
             id: false,
         };
         // One pass over the few supplied fields: a lookup per flag would hash each key name
-        // with SipHash, the map's hasher, six times per new journey.
-        for (key, value) in &journey.user_info {
-            let flag = match key.as_str() {
+        // with SipHash, the map's hasher, six times per journey.
+        journey.user_info.each_field(|key, null| {
+            let flag = match key {
                 "name" => &mut prefilled.name,
                 "dateOfBirth" => &mut prefilled.date_of_birth,
                 "address" => &mut prefilled.address,
                 "phoneNumber" => &mut prefilled.phone_number,
                 "emailAddress" => &mut prefilled.email_address,
                 "id" => &mut prefilled.id,
-                _ => continue,
+                _ => return,
             };
-            *flag = !value.is_null();
-        }
+            *flag = !null;
+        });
         JourneyContext { journey, prefilled }
     }
 }

@@ -337,10 +337,12 @@ mod tests {
                     let mut config = crate::journey::default_processing_config();
                     config.insert("callbackUrl".into(), "https://app/\"cb\"\u{8}".into());
                     journey.processing_config = std::sync::Arc::new(config);
-                    journey.user_info = serde_json::json!({"name": {"firstName": "Zoë\n\u{c}"}})
-                        .as_object()
-                        .cloned()
-                        .unwrap();
+                    journey.user_info = crate::journey::UserInfo::Supplied(
+                        serde_json::json!({"name": {"firstName": "Zoë\n\u{c}"}})
+                            .as_object()
+                            .cloned()
+                            .unwrap(),
+                    );
                 }
                 journey
             })
