@@ -14,8 +14,9 @@
 //!
 //! A skeleton is made by rendering with Tera once, with each hole's value replaced by a marker
 //! that no escaping touches; the output is minified and cut at the markers. Filling it writes
-//! each hole's value the way Tera would have (JSON-escaped text, or `json_encode`'s output).
-//! Anything the analysis does not understand (macros, includes, bracket paths) leaves the
+//! each hole's value the way Tera would have (JSON-escaped text, or `json_encode`'s output):
+//! printed straight from the journey or person where `print.rs` knows the field, else as the
+//! walk of `collect.rs` found it. Anything the analysis does not understand (macros, includes, bracket paths) leaves the
 //! scenario on the ordinary Tera path; the catalogue also compares both paths byte for byte
 //! on sample journeys before enabling this one.
 
@@ -67,8 +68,8 @@ struct Skeleton {
 }
 
 impl Skeleton {
-    /// The body: the literal text, each hole filled by its printer when the person is a
-    /// [`Person`] and it has one, else with the value the walk collected.
+    /// The body: the literal text, each hole filled by its printer when the journey and person
+    /// are given as such (`direct`) and the hole has one, else with the value the walk collected.
     fn write(
         &self,
         values: &Collected,
