@@ -23,7 +23,9 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use serde_json::Value;
 use tera::ast::{Expr, ExprVal, FunctionCall, Node};
@@ -106,6 +108,8 @@ impl std::fmt::Debug for Printers {
     }
 }
 
+type Shapes = HashMap<Box<[u8]>, Arc<Skeleton>, foldhash::fast::RandomState>;
+
 /// Buffers a fill works in, kept per thread so that a fill allocates nothing of its own.
 #[derive(Default)]
 struct Scratch {
@@ -133,7 +137,9 @@ pub struct Plan {
     printers: Printers,
     /// ...and `trie` without them: what is left to walk when both are given as such.
     walked: Trie,
-    skeletons: RwLock<HashMap<Box<[u8]>, Skeleton, foldhash::fast::RandomState>>,
+    /// The skeletons made so far, by shape key. Read without a lock on every fill (an
+    /// `arc-swap` load holds no shared counter); a new shape, rare, swaps in a copy of the map.
+    skeletons: ArcSwap<Shapes>,
     enabled: AtomicBool,
     fallbacks: AtomicU64,
 }
@@ -348,7 +354,7 @@ impl Plan {
             trie,
             printers: Printers(printers),
             walked,
-            skeletons: RwLock::new(HashMap::default()),
+            skeletons: ArcSwap::from_pointee(Shapes::default()),
             enabled: AtomicBool::new(true),
             fallbacks: AtomicU64::new(0),
         })
@@ -364,10 +370,7 @@ impl Plan {
 
     /// How many skeletons (distinct shapes) have been made so far.
     pub fn shapes(&self) -> usize {
-        self.skeletons
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.skeletons.load().len()
     }
 
     /// How many holes and structural paths the analysis found (for tests and logs).
@@ -448,10 +451,10 @@ impl Plan {
             key.push(1);
         }
         {
-            // The guard is held through the copy (a few microseconds at most, and writers are
-            // rare): one shared lock per fill, rather than that and a reference count that
-            // every thread would bounce between cores.
-            let skeletons = self.skeletons.read().unwrap_or_else(|p| p.into_inner());
+            // The guard is held through the write (a few microseconds): loading it touched no
+            // memory that other threads write, where a lock or a reference count would have
+            // bounced between cores on every fill.
+            let skeletons = self.skeletons.load();
             if let Some(skeleton) = skeletons.get(key.as_slice()) {
                 return skeleton.write(values, direct, out);
             }
@@ -459,13 +462,16 @@ impl Plan {
         if self.shapes() >= MAX_SKELETONS {
             return Err(Fallback);
         }
-        let skeleton = self.make_skeleton(&roots(), render)?;
+        let skeleton = Arc::new(self.make_skeleton(&roots(), render)?);
         skeleton.write(values, direct, out)?;
-        self.skeletons
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.as_slice().into())
-            .or_insert(skeleton);
+        // Two threads making the same shape at once both succeed; the first one stays.
+        self.skeletons.rcu(|shapes| {
+            let mut shapes = Shapes::clone(shapes);
+            shapes
+                .entry(key.as_slice().into())
+                .or_insert_with(|| skeleton.clone());
+            shapes
+        });
         Ok(())
     }
 
@@ -597,7 +603,7 @@ mod tests {
             assert_eq!(fast(&plan, &t, "t.json.tera", &roots), expected);
         }
         // Two shapes (AE and IN), each made once.
-        assert_eq!(plan.skeletons.read().unwrap().len(), 2);
+        assert_eq!(plan.skeletons.load().len(), 2);
     }
 
     #[test]
