@@ -195,6 +195,10 @@ LOADED_RSS=$(rss_kb "$MOCK_PID")
 PEAK_RSS=$(hwm_kb "$MOCK_PID")
 
 echo
+# Every round's ratio, in order, so that a stray round shows as one.
+for case in a b c; do
+  echo "ratios by round, ($case): $(paste -sd' ' "$WORK/ratio.$case")"
+done
 echo "body: $BODY_BYTES bytes; start-up to first 200: ${STARTUP} ms (median of 7: $startup_runs)"
 echo "resident memory: idle $(( IDLE_RSS / 1024 )) MB; after $SENT requests over $MEMORY_IDS ids $(( LOADED_RSS / 1024 )) MB (peak $(( PEAK_RSS / 1024 )) MB)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds; req/s and latencies are medians over rounds, the ratio the median of each round's ratio"
