@@ -237,12 +237,15 @@ async fn accept_loop(
         // worker thread would bounce between cores.
         let context = Arc::new((app.clone(), conn.clone()));
         let service = service_fn(move |request| {
-            // Called by the connection's task as the request head completes.
+            // Called by the connection's task as the request head completes, and answered
+            // here rather than in the future: hyper reads on before it polls that future, and
+            // a request still alive then holds its part of the read buffer, so hyper would
+            // take a new buffer for every request.
             let in_flight = context.1.begin();
-            let context = context.clone();
+            let (app, conn) = &*context;
+            let answer = app.respond(request, conn);
             async move {
-                let (app, conn) = &*context;
-                let mut response = match app.respond(request, conn) {
+                let mut response = match answer {
                     Answer::Now(response) => response,
                     Answer::Later(later) => later.await,
                 };

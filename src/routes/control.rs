@@ -7,6 +7,7 @@
 //! the delay is held; the outcome spoils the answer (malformed, truncated) or ends the
 //! connection (reset, empty, hang); the request is recorded; the answer goes out.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -141,14 +142,14 @@ impl App {
     /// A provider request: check it, read its body, do its work, apply its fault if it got
     /// one, record it, answer. Only reading a body and acting out a fault (a delay, or ending
     /// the connection) need a future; everything else is answered now.
-    pub(super) fn provider<'a>(
-        &'a self,
+    pub(super) fn provider(
+        self: &Arc<Self>,
         request: Request<Incoming>,
         mut note: Note,
         started: Instant,
         span: tracing::Span,
-        conn: &'a Connection,
-    ) -> Answer<'a> {
+        conn: &Arc<Connection>,
+    ) -> Answer {
         let meta = Meta {
             started,
             time_ms: self.millis_at(started),
@@ -158,17 +159,18 @@ impl App {
         let answer = match within(&span, || self.provider_call(&request, &note)) {
             Ok(call) if !hyper::body::Body::is_end_stream(request.body()) => {
                 let limit = self.config.max_body_bytes;
+                let (app, conn) = (Arc::clone(self), Arc::clone(conn));
                 return Answer::Later(Box::pin(async move {
                     let (parts, body) = request.into_parts();
                     let answer = match read_body_of(&parts.headers, body, limit).await {
                         Ok(body) => within(&span, || {
-                            self.provider_work(call, parts.uri.path(), &body, &mut note)
+                            app.provider_work(call, parts.uri.path(), &body, &mut note)
                         }),
                         Err(e) => Err(e),
                     };
-                    match self.settle(answer, note, meta, &span, conn) {
+                    match app.settle(answer, note, meta, &span, &conn) {
                         Settled::Now(response) => response,
-                        Settled::Act(acting) => self.act(*acting, &span, conn).await,
+                        Settled::Act(acting) => app.act(*acting, &span, &conn).await,
                     }
                 }));
             }
@@ -180,8 +182,9 @@ impl App {
         match self.settle(answer, note, meta, &span, conn) {
             Settled::Now(response) => Answer::Now(response),
             Settled::Act(acting) => {
+                let (app, conn) = (Arc::clone(self), Arc::clone(conn));
                 Answer::Later(Box::pin(
-                    async move { self.act(*acting, &span, conn).await },
+                    async move { app.act(*acting, &span, &conn).await },
                 ))
             }
         }

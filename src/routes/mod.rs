@@ -82,10 +82,11 @@ pub struct App {
     started_ms: i64,
 }
 
-/// One request's answer: ready now, or the work still to do.
-pub enum Answer<'a> {
+/// One request's answer: ready now, or the work still to do (which owns what it needs, so
+/// that the request can be answered, or handed on, while hyper still holds its head).
+pub enum Answer {
     Now(Response<Body>),
-    Later(Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>),
+    Later(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
 }
 
 /// What a provider request asks (see [`App::provider_call`]).
@@ -260,7 +261,7 @@ impl App {
     /// A provider request with no body to read and no fault to act out (the hot path) is
     /// answered here and now, with no future of its own: whatever a request's future holds,
     /// hyper moves it, whole, and a future able to hold every path was kilobytes.
-    pub fn respond<'a>(&'a self, request: Request<Incoming>, conn: &'a Connection) -> Answer<'a> {
+    pub fn respond(self: &Arc<Self>, request: Request<Incoming>, conn: &Arc<Connection>) -> Answer {
         let started = Instant::now();
         let span = tracing::debug_span!(
             "request",
@@ -272,18 +273,24 @@ impl App {
             latency_us = tracing::field::Empty,
         );
         match surface(request.uri().path()) {
-            Surface::Admin => Answer::Later(Box::pin(async move {
-                let answer = crate::admin::route(self, request)
-                    .instrument(span.clone())
-                    .await;
-                finish(self.answer(answer, &span, false), &span, started)
-            })),
-            Surface::Page => Answer::Later(Box::pin(async move {
-                let answer = crate::page::route(self, request)
-                    .instrument(span.clone())
-                    .await;
-                finish(self.answer(answer, &span, false), &span, started)
-            })),
+            Surface::Admin => {
+                let app = Arc::clone(self);
+                Answer::Later(Box::pin(async move {
+                    let answer = crate::admin::route(&app, request)
+                        .instrument(span.clone())
+                        .await;
+                    finish(app.answer(answer, &span, false), &span, started)
+                }))
+            }
+            Surface::Page => {
+                let app = Arc::clone(self);
+                Answer::Later(Box::pin(async move {
+                    let answer = crate::page::route(&app, request)
+                        .instrument(span.clone())
+                        .await;
+                    finish(app.answer(answer, &span, false), &span, started)
+                }))
+            }
             Surface::Provider(route, journey_id) => {
                 let note = Note {
                     route,
@@ -298,7 +305,11 @@ impl App {
     }
 
     /// [`App::respond`], awaited.
-    pub async fn handle(&self, request: Request<Incoming>, conn: &Connection) -> Response<Body> {
+    pub async fn handle(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+        conn: &Arc<Connection>,
+    ) -> Response<Body> {
         match self.respond(request, conn) {
             Answer::Now(response) => response,
             Answer::Later(later) => later.await,
