@@ -273,21 +273,19 @@ impl App {
             latency_us = tracing::field::Empty,
         );
         match surface(request.uri().path()) {
-            Surface::Admin => {
+            surface @ (Surface::Admin | Surface::Page) => {
+                let admin = matches!(surface, Surface::Admin);
                 let app = Arc::clone(self);
                 Answer::Later(Box::pin(async move {
-                    let answer = crate::admin::route(&app, request)
-                        .instrument(span.clone())
-                        .await;
-                    finish(app.answer(answer, &span, false), &span, started)
-                }))
-            }
-            Surface::Page => {
-                let app = Arc::clone(self);
-                Answer::Later(Box::pin(async move {
-                    let answer = crate::page::route(&app, request)
-                        .instrument(span.clone())
-                        .await;
+                    let answer = if admin {
+                        crate::admin::route(&app, request)
+                            .instrument(span.clone())
+                            .await
+                    } else {
+                        crate::page::route(&app, request)
+                            .instrument(span.clone())
+                            .await
+                    };
                     finish(app.answer(answer, &span, false), &span, started)
                 }))
             }
