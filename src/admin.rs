@@ -32,10 +32,10 @@ use crate::fault::CallbackFault;
 use crate::journal::Filter;
 use crate::journey::record::Ending;
 use crate::journey::JourneyRecord;
-use crate::render::time::iso_from_millis;
 use crate::routes::{json_value_response, named_scenario, read_body, App};
 use crate::scenario::Scenario;
 use crate::server::{full, Body};
+use crate::time::iso_from_millis;
 
 /// The path prefix of every admin route.
 pub const PREFIX: &str = "/__admin/";

@@ -12,9 +12,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalogue::{sample_journey_id, Catalogue};
+use crate::config::parse_duration;
 use crate::config::Config;
 use crate::routes::envelope_bytes;
-use crate::scenario::loader::{parse_duration, CatalogueSource, LoadErrors};
+use crate::scenario::loader::{CatalogueSource, LoadErrors};
 
 /// A mock of Signzy's One Touch KYC (OTK) API, with scenario-driven journey results.
 #[derive(Debug, Parser)]

@@ -7,6 +7,11 @@ use std::time::Duration;
 use crate::callback::CallbackSettings;
 use crate::scenario::loader::CatalogueSource;
 
+/// A duration flag or variable, by the crate's one rule ([`crate::time::parse_duration`]).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::time::parse_duration(text).map_err(|e| e.to_string())
+}
+
 /// Everything the server needs besides the catalogue.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -118,9 +123,9 @@ impl std::str::FromStr for AutoComplete {
         if text.eq_ignore_ascii_case("never") {
             return Ok(AutoComplete(None));
         }
-        humantime::parse_duration(text)
+        crate::time::parse_duration(text)
             .map(|d| AutoComplete(Some(d)))
-            .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. 5s, 1m or never"))
+            .map_err(|e| format!("{e}, or never"))
     }
 }
 

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::render::time::{days_from_civil, iso_from_millis};
 use crate::routes::API_PREFIX;
+use crate::time::{days_from_civil, iso_from_millis};
 
 /// The provider route a request went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

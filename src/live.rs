@@ -15,8 +15,8 @@ use arc_swap::ArcSwap;
 use crate::catalogue::Catalogue;
 use crate::fault::rules::ScenarioFaultState;
 use crate::metrics::Metrics;
-use crate::render::time::now_millis;
 use crate::scenario::Scenario;
+use crate::time::now_millis;
 
 /// What the server keeps for one scenario of a loaded catalogue.
 pub struct ScenarioInfo {

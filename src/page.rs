@@ -22,9 +22,9 @@ use crate::error::ApiError;
 use crate::journey::create::is_http_url;
 use crate::journey::record::{Ending, State};
 use crate::journey::{JourneyError, JourneyRecord};
-use crate::render::time::iso_from_millis;
 use crate::routes::{read_body, App};
 use crate::server::{full, Body};
+use crate::time::iso_from_millis;
 
 /// The path prefix of the hosted page.
 pub const PREFIX: &str = "/journey/";

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::log::Attempt;
 use super::{Delivery, Dispatcher, Settled};
-use crate::render::time::{iso_from_millis, now_millis};
+use crate::time::{iso_from_millis, now_millis};
 
 impl Dispatcher {
     /// One delivery, from its first attempt to its last.

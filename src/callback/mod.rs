@@ -30,7 +30,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::client::OutboundClient;
-use crate::render::time::{iso_from_millis, now_millis};
+use crate::time::{iso_from_millis, now_millis};
 use delivery::later;
 use log::{Attempt, Log, Lost};
 pub use signing::SigningKey;

@@ -10,6 +10,7 @@
 //! common with a render (so that a recording of a passing journey is named after `success`
 //! rather than after another scenario with the same shape), then catalogue order.
 
+use crate::text::strip_position;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -148,14 +149,6 @@ pub fn read(path: &Path) -> Result<Recording, InputError> {
         message: strip_position(&e.to_string()),
     })?;
     classify(&file, value)
-}
-
-/// serde_json's message without its " at line L column C" tail (the position leads the line).
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
 }
 
 /// The files named on the command line: files as given, directories searched (recursively)

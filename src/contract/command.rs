@@ -15,7 +15,8 @@ use super::export;
 use super::record::{self, Secret};
 use crate::catalogue::Catalogue;
 use crate::cli::{print_out, CatalogueArgs, Failure};
-use crate::scenario::loader::{parse_duration, CatalogueSource};
+use crate::config::parse_duration;
+use crate::scenario::loader::CatalogueSource;
 
 /// `otk-mock contract ...`
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 //! JSON or not a journey, a timeout) are reported per journey with what went wrong; the files
 //! of the journeys that worked are still written.
 
+use crate::text::strip_position;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -334,13 +335,6 @@ fn kind_text(kind: OutboundErrorKind) -> &'static str {
         OutboundErrorKind::Tls => "TLS failed",
         OutboundErrorKind::InvalidUrl => "invalid URL",
         OutboundErrorKind::Other => "failed",
-    }
-}
-
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
     }
 }
 

@@ -100,12 +100,7 @@ impl std::fmt::Debug for Sanitizer {
 }
 
 fn fnv64(seed: u64, bytes: &[u8]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
+    crate::hash::Fnv64::seeded(seed).write(bytes).finish()
 }
 
 /// Where in the document a value is, as far as the rules care.

@@ -218,13 +218,9 @@ impl Serialize for Fault {
     }
 }
 
-/// A duration as the fault syntax writes it (`500ms`, `2s`); a unit is required.
+/// A duration of the fault syntax, by the crate's one rule ([`crate::time::parse_duration`]).
 fn parse_duration(text: &str, what: &str) -> Result<Duration, FaultSyntaxError> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        bad(format!(
-            "{what} {text:?} is not a duration with a unit ({e})"
-        ))
-    })
+    crate::time::parse_duration(text).map_err(|e| bad(format!("{what}: {e}")))
 }
 
 /// `name(args)` → `args`, when `text` is that call.
@@ -375,9 +371,10 @@ impl std::str::FromStr for CallbackFault {
                 "wrong_auth" | "wrong-auth" => fault.wrong_auth = true,
                 _ => match lower.strip_prefix("delay:") {
                     Some(d) => {
-                        fault.delay = Some(humantime::parse_duration(d.trim()).map_err(|e| {
-                            cbad(format!("{part:?}: not a duration with a unit ({e})"))
-                        })?)
+                        fault.delay = Some(
+                            crate::time::parse_duration(d)
+                                .map_err(|e| cbad(format!("{part:?}: {e}")))?,
+                        )
                     }
                     None => return Err(cbad(format!("{part:?} is not a callback fault"))),
                 },
@@ -468,7 +465,7 @@ mod tests {
             ("explode", "\"explode\" is not a fault"),
             ("status:418", "429, 500"),
             ("status:500(retry-after=1s)", "retry-after goes with"),
-            ("delay:5", "unit"),
+            ("delay:5x", "not a duration"),
             ("delay:uniform(2s,1s)", "above"),
             ("delay:uniform(1s)", "two bounds"),
             ("delay:lognormal(median=1s,sigma=1)", "cap"),
@@ -480,6 +477,14 @@ mod tests {
             assert!(e.contains(needle), "{text:?}: {e}");
             assert!(e.contains("write e.g."), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_bare_number_is_seconds_as_everywhere_else() {
+        let fault: Fault = "delay:5".parse().unwrap();
+        assert_eq!(fault.delay, Some(Delay::Fixed(Duration::from_secs(5))));
+        let callback: CallbackFault = "delay:2".parse().unwrap();
+        assert_eq!(callback.delay, Some(Duration::from_secs(2)));
     }
 
     #[test]

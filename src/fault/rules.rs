@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::Fault;
+use crate::hash::stable_seed;
 use crate::journal::RouteKind;
-use crate::render::person::stable_seed;
 
 /// Where a request's fault came from, as the journal reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

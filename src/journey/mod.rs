@@ -29,8 +29,8 @@ use serde_json::{json, Map, Value};
 use std::sync::{Arc, LazyLock};
 
 use crate::render::person::Person;
-use crate::render::text::{ascii_string, hex16};
-use crate::render::time::iso_from_millis;
+use crate::text::{ascii_string, hex16};
+use crate::time::iso_from_millis;
 
 /// The journey facts a template can use, under `journey` in its context.
 #[derive(Debug, Clone, Serialize)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::Journey;
-use crate::render::time::iso_from_millis;
+use crate::time::iso_from_millis;
 
 /// Where a journey is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -21,8 +21,8 @@ use crate::catalogue::Catalogue;
 use crate::fault::CallbackFault;
 use crate::live::Live;
 use crate::render::person;
-use crate::render::time::now_millis;
 use crate::scenario::Scenario;
+use crate::time::now_millis;
 
 /// Settings of the journey lifecycle.
 #[derive(Debug, Clone)]

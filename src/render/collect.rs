@@ -14,6 +14,18 @@ use std::ops::Range;
 
 use serde::ser::{self, Serialize};
 
+/// The name of the newtype by which [`verbatim`] marks text that needs no JSON escaping. Every
+/// serializer but the fast path's sees through a newtype to the string inside; the fast path
+/// copies such text as it is instead of scanning it for characters to escape.
+pub(crate) const VERBATIM: &str = "$otk_mock::verbatim";
+
+/// Serialize `text`, which must hold no quote, backslash or control character, as a string
+/// that the fast path may copy without escaping.
+pub(crate) fn verbatim<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    debug_assert!(!text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+    serializer.serialize_newtype_struct(VERBATIM, text)
+}
+
 /// How a wanted value is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capture {
@@ -547,7 +559,7 @@ impl<'n> ser::Serializer for KeyLookup<'_, 'n> {
 /// as Rust displays them, null as nothing; anything else cannot be printed this way.
 struct Plain<'a> {
     out: &'a mut Vec<u8>,
-    /// Inside a [`super::text::verbatim`] newtype: the string is copied as it is.
+    /// Inside a [`verbatim`] newtype: the string is copied as it is.
     verbatim: bool,
 }
 
@@ -627,7 +639,7 @@ impl ser::Serializer for Plain<'_> {
     ) -> Result<(), Unprintable> {
         v.serialize(Plain {
             out: self.out,
-            verbatim: name == super::text::VERBATIM,
+            verbatim: name == VERBATIM,
         })
     }
 }
@@ -694,7 +706,7 @@ mod tests {
 
     impl Serialize for Marked {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            crate::render::text::verbatim(self.0, s)
+            verbatim(self.0, s)
         }
     }
 

@@ -15,9 +15,8 @@ mod collect;
 pub mod person;
 mod print;
 pub mod skeleton;
-pub mod text;
-pub mod time;
 
+use crate::text::strip_position;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
@@ -564,14 +563,6 @@ fn compile_pages(files: &[&SourceFile], errors: &mut Vec<LoadError>) -> Tera {
 
 fn line_of_text(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
-}
-
-/// serde_json's message without its own " at line L column C" tail (we say it better).
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ impl App {
             next_request_id: AtomicU64::new(1),
             stopping: watch::channel(false).0,
             started: Instant::now(),
-            started_ms: crate::render::time::now_millis(),
+            started_ms: crate::time::now_millis(),
             config,
         }
     }
@@ -633,22 +633,17 @@ pub fn json_value_response(status: hyper::StatusCode, value: &serde_json::Value)
     response
 }
 
-/// `X-Mock-Callback-Delay` of a create call: a duration such as `2s` or `500ms`; a bare
-/// number is seconds.
+/// `X-Mock-Callback-Delay` of a create call, by the crate's one duration rule.
 fn callback_delay_header<B>(request: &Request<B>) -> Result<Option<Duration>, ApiError> {
     let Some(value) = request.headers().get(&CALLBACK_DELAY_HEADER) else {
         return Ok(None);
     };
-    let bad = || {
-        ApiError::bad_request(
-            "X-Mock-Callback-Delay must be a duration such as 2s or 500ms (a bare number is seconds)",
-        )
-    };
-    let text = value.to_str().map_err(|_| bad())?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Some(Duration::from_secs(seconds)));
-    }
-    humantime::parse_duration(text).map(Some).map_err(|_| bad())
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("X-Mock-Callback-Delay must be visible ASCII"))?;
+    crate::time::parse_duration(text)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(format!("X-Mock-Callback-Delay: {e}")))
 }
 
 /// `{"result": document}` as bytes.
@@ -675,11 +670,9 @@ pub fn envelope_bytes(document: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-/// A stable number for a cache variant name (FNV-1a).
+/// A stable number for a cache variant name.
 fn variant_of(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    crate::hash::fnv64(name.as_bytes())
 }
 
 /// A 200 with a JSON body.

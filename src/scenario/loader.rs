@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -325,15 +324,12 @@ pub fn parse_scenario(file: &SourceFile, errors: &mut Vec<LoadError>) -> Option<
         delay: Some(delay), ..
     }) = &raw.callback
     {
-        match humantime::parse_duration(delay) {
+        match crate::time::parse_duration(delay) {
             Ok(d) => callback_delay = Some(d),
             Err(e) => errors.push(
-                LoadError::new(
-                    &file.origin,
-                    format!("{delay:?} is not a duration ({e}); write e.g. \"2s\" or \"500ms\""),
-                )
-                .at_line(line_of_key(&file.text, "delay"))
-                .field("callback.delay"),
+                LoadError::new(&file.origin, e.to_string())
+                    .at_line(line_of_key(&file.text, "delay"))
+                    .field("callback.delay"),
             ),
         }
     }
@@ -461,11 +457,6 @@ pub fn parse_scenarios(files: &[SourceFile], errors: &mut Vec<LoadError>) -> Vec
         }
     }
     scenarios
-}
-
-/// A duration written in a scenario or on the command line: `2s`, `500ms`, `1m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration: {e}"))
 }
 
 #[cfg(test)]

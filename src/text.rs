@@ -1,4 +1,5 @@
-//! Numbers, hex and case changes written straight into a byte buffer.
+//! Text helpers: numbers, hex and case changes written straight into a byte buffer, and the
+//! one way a parser's position is cut from its message.
 //!
 //! Drawing a fresh journey writes a few dozen short numbers, dates and hex ids. Through
 //! `format!` each one costs an allocation and a pass through the formatting machinery, which
@@ -73,18 +74,6 @@ pub fn hex16(value: u64) -> [u8; 16] {
     buf
 }
 
-/// The name of the newtype by which [`verbatim`] marks text that needs no JSON escaping. Every
-/// serializer but the fast path's sees through a newtype to the string inside; the fast path
-/// copies such text as it is instead of scanning it for characters to escape.
-pub(crate) const VERBATIM: &str = "$otk_mock::verbatim";
-
-/// Serialize `text`, which must hold no quote, backslash or control character, as a string
-/// that the fast path may copy without escaping.
-pub(crate) fn verbatim<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
-    debug_assert!(!text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
-    serializer.serialize_newtype_struct(VERBATIM, text)
-}
-
 /// `text` upper-cased, as `str::to_uppercase` would give it.
 pub fn push_upper(out: &mut Vec<u8>, text: &str) {
     if text.is_ascii() {
@@ -107,6 +96,15 @@ pub fn push_lower(out: &mut Vec<u8>, text: &str) {
 pub fn push_all(out: &mut Vec<u8>, parts: &[&str]) {
     for part in parts {
         out.extend_from_slice(part.as_bytes());
+    }
+}
+
+/// A parser's message without its own " at line L column C" tail, for messages that give
+/// the position their own way (file and line first). serde_json and toml both end so.
+pub fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
     }
 }
 

@@ -2,9 +2,15 @@
 //! strings with milliseconds and a `Z` (`2024-07-21T05:56:38.041Z`).
 //!
 //! A few lines of Howard Hinnant's public-domain civil-date algorithms serve here instead of a
-//! date crate: the mock needs nothing but UTC and these two forms.
+//! date crate: the mock writes nothing but UTC in these two forms, on the render hot path.
+//!
+//! Durations have one rule, the same for flags, environment variables, headers, scenario
+//! files and fault rules ([`parse_duration`]): a number with a unit (`500ms`, `2s`, `1m30s`,
+//! `1h`; humantime's units), or a bare whole number, which is seconds (`30` = `30s`).
 
-use super::text::{ascii_string, fill_digits, finish, push_padded};
+use std::time::Duration;
+
+use crate::text::{ascii_string, fill_digits, finish, push_padded};
 
 /// (year, month, day) of a day counted from 1970-01-01.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -89,6 +95,29 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// A duration by the crate's one rule: a number with a unit (`500ms`, `2s`, `1m30s`, `1h`),
+/// or a bare whole number of seconds. The error says what was wrong and what to write; the
+/// caller adds where the text came from.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| DurationError(format!("{text:?} is too many seconds")));
+    }
+    humantime::parse_duration(text).map_err(|e| {
+        DurationError(format!(
+            "{text:?} is not a duration ({e}); write e.g. 500ms, 2s, 1m30s or 1h (a bare number is seconds)"
+        ))
+    })
+}
+
+/// A text that is not a duration; the message names it and shows the syntax.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(pub String);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +153,27 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), day);
         }
         assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+    }
+
+    #[test]
+    fn durations_have_one_rule() {
+        let ok = |t: &str| parse_duration(t).unwrap();
+        assert_eq!(ok("500ms"), Duration::from_millis(500));
+        assert_eq!(ok(" 2s "), Duration::from_secs(2));
+        assert_eq!(ok("1m30s"), Duration::from_secs(90));
+        assert_eq!(ok("1h"), Duration::from_secs(3600));
+        assert_eq!(ok("30"), Duration::from_secs(30));
+        assert_eq!(ok("0"), Duration::ZERO);
+        for bad in [
+            "",
+            "soon",
+            "-1",
+            "1.5",
+            "2 parsecs",
+            "99999999999999999999999",
+        ] {
+            let e = parse_duration(bad).unwrap_err().to_string();
+            assert!(e.contains("500ms") || e.contains("too many"), "{bad}: {e}");
+        }
     }
 }
