@@ -6,9 +6,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
+use otk_mock::app::App;
 use otk_mock::catalogue::Catalogue;
 use otk_mock::config::Config;
-use otk_mock::routes::App;
 use otk_mock::scenario::loader::CatalogueSource;
 
 fn main() {

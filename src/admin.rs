@@ -21,21 +21,19 @@
 //! | `GET /__admin/metrics` | Prometheus text |
 //! | `POST /__admin/reset` | forget journeys, callbacks, cached bodies, the journal and fault rules |
 
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
+use crate::app::{named_scenario, App};
 use crate::fault::rules::parse_rule;
 use crate::fault::CallbackFault;
 use crate::journal::Filter;
 use crate::journey::record::Ending;
 use crate::journey::JourneyRecord;
-use crate::routes::{json_value_response, named_scenario, read_body, App};
 use crate::scenario::Scenario;
-use crate::server::{full, Body};
 use crate::time::iso_from_millis;
+use crate::wire::{full, json_value_response, ApiError, Body};
 
 /// The path prefix of every admin route.
 pub const PREFIX: &str = "/__admin/";
@@ -93,18 +91,37 @@ impl Route {
     }
 }
 
-/// Answer one admin request.
-pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let path = request.uri().path().to_string();
+/// An admin request whose head passed the checks.
+pub struct Call {
+    route: Route,
+    method: Method,
+    query: String,
+}
+
+/// The checks on an admin request's head: route (404), method (405).
+pub fn prepare<B>(request: &Request<B>) -> Result<Call, ApiError> {
+    let path = request.uri().path();
     let route =
-        Route::parse(&path).ok_or_else(|| ApiError::route_not_found(request.method(), &path))?;
+        Route::parse(path).ok_or_else(|| ApiError::route_not_found(request.method(), path))?;
     let method = request.method().clone();
     if !route.allowed().contains(&method) {
         let allow: Vec<&str> = route.allowed().iter().map(Method::as_str).collect();
         return Err(ApiError::method_not_allowed(&method, &allow.join(", ")));
     }
-    let query = request.uri().query().unwrap_or("").to_string();
-    let body = read_body(request, app.config().max_body_bytes).await?;
+    Ok(Call {
+        route,
+        method,
+        query: request.uri().query().unwrap_or("").to_string(),
+    })
+}
+
+/// Answer one admin request, its body read.
+pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    let Call {
+        route,
+        method,
+        query,
+    } = call;
     let journeys = app.journeys();
     match route {
         Route::Journeys => {
@@ -116,7 +133,7 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Bod
             Ok(ok(view(app, &record)))
         }
         Route::Journey(id) => {
-            let name = scenario_field(&body)?
+            let name = scenario_field(body)?
                 .ok_or_else(|| ApiError::bad_request("scenario is required"))?;
             let catalogue = app.catalogue();
             let scenario = named_scenario(&catalogue, &name, "scenario")?;
@@ -131,7 +148,7 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Bod
         }
         Route::Complete(id) => {
             let catalogue = app.catalogue();
-            let scenario: Option<&Scenario> = match scenario_field(&body)? {
+            let scenario: Option<&Scenario> = match scenario_field(body)? {
                 Some(name) => Some(named_scenario(&catalogue, &name, "scenario")?),
                 None => None,
             };
@@ -160,7 +177,7 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Bod
             let fault = if method == Method::DELETE {
                 None
             } else {
-                Some(callback_fault_field(&body)?)
+                Some(callback_fault_field(body)?)
             };
             let record = journeys.set_callback_fault(&id, fault)?;
             Ok(ok(view(app, &record)))
@@ -172,12 +189,12 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Bod
         }
         Route::Requests => Ok(ok(json!({ "deleted": app.journal().clear() }))),
         Route::RequestCount => {
-            let filter = Filter::from_json(&body).map_err(ApiError::bad_request)?;
+            let filter = Filter::from_json(body).map_err(ApiError::bad_request)?;
             Ok(ok(json!({ "count": app.request_count(&filter) })))
         }
         Route::Faults if method == Method::GET => Ok(ok(json!({ "faults": app.faults().list() }))),
         Route::Faults if method == Method::POST => {
-            let spec = parse_rule(&body).map_err(ApiError::bad_request)?;
+            let spec = parse_rule(body).map_err(ApiError::bad_request)?;
             let view = app.faults().add(spec);
             tracing::info!(rule = %view, "fault rule added");
             Ok(json_value_response(StatusCode::CREATED, &view))

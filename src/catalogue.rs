@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::journey::{uuid, Journey};
+use crate::render::facts::{uuid, Journey};
 use crate::render::person::{self, Person};
 use crate::render::{RenderError, Renderer};
 use crate::scenario::loader::{self, CatalogueSource, LoadError, LoadErrors};

@@ -21,46 +21,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::routes::API_PREFIX;
 use crate::time::{days_from_civil, iso_from_millis};
-
-/// The provider route a request went to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouteKind {
-    CreateJourneyUrl,
-    GetJourney,
-    /// Any other path outside `/__admin/` and `/journey/` (a 404).
-    Other,
-}
-
-impl RouteKind {
-    pub const ALL: [RouteKind; 3] = [
-        RouteKind::CreateJourneyUrl,
-        RouteKind::GetJourney,
-        RouteKind::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RouteKind::CreateJourneyUrl => "create-journey-url",
-            RouteKind::GetJourney => "get-journey",
-            RouteKind::Other => "other",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// `create-journey-url` or `get-journey`.
-    pub fn parse_provider(text: &str) -> Option<RouteKind> {
-        match text.trim() {
-            "create-journey-url" => Some(RouteKind::CreateJourneyUrl),
-            "get-journey" => Some(RouteKind::GetJourney),
-            _ => None,
-        }
-    }
-}
+pub use crate::wire::RouteKind;
+use crate::wire::API_PREFIX;
 
 /// A string stored inline when short (journey ids are), so recording one allocates nothing.
 #[derive(Clone)]

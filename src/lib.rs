@@ -22,6 +22,8 @@
 //! - [`cli`] is the command line; `main.rs` only maps its result to an exit code.
 
 pub mod admin;
+pub mod api;
+pub mod app;
 pub mod cache;
 pub mod callback;
 pub mod catalogue;
@@ -29,7 +31,6 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod contract;
-pub mod error;
 pub mod fault;
 pub mod hash;
 pub mod journal;
@@ -39,8 +40,9 @@ pub mod metrics;
 pub mod page;
 pub mod reload;
 pub mod render;
-pub mod routes;
+pub mod router;
 pub mod scenario;
 pub mod server;
 pub mod text;
 pub mod time;
+pub mod wire;

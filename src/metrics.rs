@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::fault::Fault;
-use crate::journal::RouteKind;
+use crate::wire::RouteKind;
 
 /// Status codes counted under their own label; anything else is `other`, no status `none`.
 const STATUSES: [u16; 13] = [

@@ -12,19 +12,17 @@
 //! An unknown journey gets a 404 page, an expired one a 410 page, a second submission a 409
 //! page. Pages are Tera templates under `templates/html/`, HTML-escaped.
 
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::app::App;
 use crate::journey::create::is_http_url;
 use crate::journey::record::{Ending, State};
 use crate::journey::{JourneyError, JourneyRecord};
-use crate::routes::{read_body, App};
-use crate::server::{full, Body};
 use crate::time::iso_from_millis;
+use crate::wire::{full, ApiError, Body};
 
 /// The path prefix of the hosted page.
 pub const PREFIX: &str = "/journey/";
@@ -72,28 +70,40 @@ struct ResultView {
     redirect_time: u64,
 }
 
-/// Answer one hosted-page request.
-pub async fn route(app: &App, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let path = request.uri().path().to_string();
-    let id = match path.strip_prefix(PREFIX) {
+/// What a hosted-page request asks, from its head.
+pub enum Call {
+    /// The path names no journey (`/journey/`, `/journey/a/b`).
+    NoJourney,
+    Show(String),
+    Submit(String),
+}
+
+/// The checks on a hosted-page request's head: a path that names no journey gets the 404
+/// page whatever the method; then only GET and POST (405).
+pub fn prepare<B>(request: &Request<B>) -> Result<Call, ApiError> {
+    let id = match request.uri().path().strip_prefix(PREFIX) {
         Some(id) if !id.is_empty() && !id.contains('/') => id.to_string(),
-        _ => {
-            return message(
-                app,
-                StatusCode::NOT_FOUND,
-                "Journey not found",
-                "This link does not lead to a journey.",
-                None,
-            )
-        }
+        _ => return Ok(Call::NoJourney),
     };
     match *request.method() {
-        Method::GET => show(app, &id),
-        Method::POST => {
-            let body = read_body(request, app.config().max_body_bytes).await?;
-            submit(app, &id, &body)
-        }
+        Method::GET => Ok(Call::Show(id)),
+        Method::POST => Ok(Call::Submit(id)),
         ref other => Err(ApiError::method_not_allowed(other, "GET, POST")),
+    }
+}
+
+/// Answer one hosted-page request, its body read.
+pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiError> {
+    match call {
+        Call::NoJourney => message(
+            app,
+            StatusCode::NOT_FOUND,
+            "Journey not found",
+            "This link does not lead to a journey.",
+            None,
+        ),
+        Call::Show(id) => show(app, &id),
+        Call::Submit(id) => submit(app, &id, body),
     }
 }
 

@@ -9,7 +9,7 @@
 //! causes one reload, not several half-way ones.
 //!
 //! The whole catalogue is loaded and checked as at start-up (on a blocking thread). If it is
-//! good it replaces the one being served ([`crate::routes::App::install`]); if not, the last
+//! good it replaces the one being served ([`crate::app::App::install`]); if not, the last
 //! good one stays, and the errors go to the log (warning) and to `GET /__admin/health`.
 //! The bundled catalogue cannot change, so without either directory there is nothing to do.
 
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::app::App;
 use crate::catalogue::Catalogue;
-use crate::routes::App;
 
 /// What the watcher compares between two looks.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -6,8 +6,8 @@ use std::process::Command;
 
 use otk_mock::catalogue::Catalogue;
 use otk_mock::contract::mock;
-use otk_mock::routes::envelope;
 use otk_mock::scenario::loader::CatalogueSource;
+use otk_mock::wire::envelope;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::schema::{MapPaths, Schema};
 use crate::catalogue::Catalogue;
-use crate::journey::UserInfo;
+use crate::render::facts::UserInfo;
 use crate::render::RenderError;
 use crate::scenario::Scenario;
 

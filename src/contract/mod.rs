@@ -9,13 +9,13 @@
 //!   scenarios to compare with, and gives a verdict per file: `otk-mock contract check`;
 //! - [`export`] writes the mock's shape as a JSON Schema: `otk-mock contract schema`;
 //! - [`sanitize`] and [`record`] fetch real responses and make them safe to commit:
-//!   `otk-mock record`;
-//! - [`command`] is their command line.
+//!   `otk-mock record`.
+//!
+//! Their command line is the CLI's (`crate::cli`).
 //!
 //! How a team uses them is in `docs/contract.md`.
 
 pub mod check;
-pub mod command;
 pub mod diff;
 pub mod export;
 pub mod mock;

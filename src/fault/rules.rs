@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::Fault;
 use crate::hash::stable_seed;
-use crate::journal::RouteKind;
+use crate::wire::RouteKind;
 
 /// Where a request's fault came from, as the journal reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

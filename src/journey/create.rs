@@ -12,7 +12,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
 
-use super::default_processing_config;
+use crate::render::facts::default_processing_config;
 
 /// A checked create-journey-url body.
 #[derive(Debug, Clone, PartialEq)]

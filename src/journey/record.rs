@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::Journey;
+use crate::render::facts::{Journey, UserInfo};
 use crate::time::iso_from_millis;
 
 /// Where a journey is in its lifecycle.
@@ -209,7 +209,7 @@ impl JourneyRecord {
             client_id: client_id.to_string(),
             user_id: self.user_id.clone(),
             processing_config: std::sync::Arc::new(self.processing_config.clone()),
-            user_info: super::UserInfo::Supplied(self.user_info.clone()),
+            user_info: UserInfo::Supplied(self.user_info.clone()),
             created_at: self.created_at,
             started_at: self.started_at,
             completed_at: self.completed_at,

@@ -57,6 +57,26 @@ pub enum JourneyError {
     Internal(String),
 }
 
+/// How a refused journey operation is answered on the wire.
+impl From<JourneyError> for crate::wire::ApiError {
+    fn from(error: JourneyError) -> Self {
+        use crate::wire::ApiError;
+        use JourneyError as E;
+        match &error {
+            E::NotFound(_) => ApiError::journey_not_found(),
+            E::Ended { .. } | E::NotEnded(_) | E::NoCallbackUrl(_) => {
+                ApiError::conflict(error.to_string())
+            }
+            E::NotTerminal(_) => ApiError::bad_request(error.to_string()),
+            E::Queue(_) => ApiError::unavailable(error.to_string()),
+            E::Internal(detail) => {
+                tracing::error!(error = %detail, "journey operation failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 /// The journeys of one mock instance.
 pub struct Journeys {
     store: Arc<dyn JourneyStore>,

@@ -167,7 +167,7 @@ pub(crate) mod tests {
             flow_test: false,
             db_id: "0".repeat(24),
             user_id: "user".into(),
-            processing_config: crate::journey::default_processing_config(),
+            processing_config: crate::render::facts::default_processing_config(),
             user_info: Map::new(),
             scenario: "success".into(),
             scenario_terminal: true,

@@ -12,6 +12,7 @@
 //! `--templates` directory are taken from the bundle, so a custom catalogue need not copy them.
 
 mod collect;
+pub mod facts;
 pub mod person;
 mod print;
 pub mod skeleton;
@@ -23,9 +24,9 @@ use serde::Serialize;
 use serde_json::Value;
 use tera::Tera;
 
-use crate::journey::Journey;
 use crate::scenario::loader::{LoadError, SourceFile};
 use crate::scenario::Scenario;
+use facts::Journey;
 use person::Person;
 use skeleton::Plan;
 

@@ -16,8 +16,8 @@ use std::io::Write as _;
 use serde::Serialize;
 
 use super::escape_json_into;
+use super::facts::{push_processing_config, Journey};
 use super::person::{FileUrl, Identity, Person};
-use crate::journey::{push_processing_config, Journey};
 
 /// Writes one value of a person into a body.
 pub type Print = Box<dyn Fn(&Person, &mut Vec<u8>) + Send + Sync>;
@@ -334,10 +334,10 @@ mod tests {
                     journey.started_at = None;
                     journey.completed_at = None;
                     journey.callback_sent = true;
-                    let mut config = crate::journey::default_processing_config();
+                    let mut config = crate::render::facts::default_processing_config();
                     config.insert("callbackUrl".into(), "https://app/\"cb\"\u{8}".into());
                     journey.processing_config = std::sync::Arc::new(config);
-                    journey.user_info = crate::journey::UserInfo::Supplied(
+                    journey.user_info = crate::render::facts::UserInfo::Supplied(
                         serde_json::json!({"name": {"firstName": "Zoë\n\u{c}"}})
                             .as_object()
                             .cloned()

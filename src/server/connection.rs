@@ -1,8 +1,11 @@
 //! One accepted connection, driven by its own task: hyper's connection future, plus what the
 //! server itself asks of a connection, at a cost of a few uncontended atomics per request.
 //!
+//! The handle requests hold ([`Connection`]) is in `wire::conn`; this is the task that acts on
+//! it.
+//!
 //! - **Faults that end it.** A request can ask its connection to end without a response (a
-//!   TCP reset or a plain close). [`Connection::abort`] sets a flag and wakes the task, which
+//!   TCP reset or a plain close). `Connection::abort` sets a flag and wakes the task, which
 //!   drops hyper's connection and with it the socket ([`ConnIo`] sets the zero linger on the
 //!   way out when a reset was asked for).
 //! - **Graceful shutdown.** [`Connections::shutdown`] flags every open connection and wakes
@@ -21,117 +24,21 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use atomic_waker::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// Flags of [`Connection::flags`].
-const KILL: u8 = 1;
-const RESET: u8 = 2;
-const SHUTDOWN: u8 = 4;
-/// The header read timeout struck with part of a head read: say 408 on the way out.
-const TIMED_OUT_MID_HEAD: u8 = 8;
+use crate::wire::conn::{Connection, KILL, RESET, SHUTDOWN, TIMED_OUT_MID_HEAD};
 
 /// What hyper answers a request head that did not arrive in time, and so do we.
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-
-/// One accepted connection, as the server and the requests on it act on it.
-#[derive(Debug)]
-pub struct Connection {
-    flags: AtomicU8,
-    /// The connection's task, woken to act on `flags`.
-    task: AtomicWaker,
-    attached: bool,
-    /// Requests begun (high 32 bits, wrapping) and requests whose response has not been sent
-    /// or dropped yet (low 32 bits), in one word so one load tells whether anything happened.
-    activity: AtomicU64,
-    /// Bytes read from the socket, ever, and how many of them had been read when the
-    /// connection last became idle: more since then is part of a request head.
-    read: AtomicU64,
-    read_at_idle: AtomicU64,
-    /// The client opened with the HTTP/2 preface.
-    h2: AtomicBool,
-}
-
-const IN_FLIGHT: u64 = 0xffff_ffff;
-const BEGUN: u64 = 1 << 32;
-
-impl Connection {
-    fn new(attached: bool) -> Connection {
-        Connection {
-            flags: AtomicU8::new(0),
-            task: AtomicWaker::new(),
-            attached,
-            activity: AtomicU64::new(0),
-            read: AtomicU64::new(0),
-            read_at_idle: AtomicU64::new(0),
-            h2: AtomicBool::new(false),
-        }
-    }
-
-    /// A handle with no socket behind it (for embedding the app without the server).
-    pub fn detached() -> Connection {
-        Connection::new(false)
-    }
-
-    /// Whether [`Connection::abort`] can end a real connection.
-    pub fn is_attached(&self) -> bool {
-        self.attached
-    }
-
-    /// End the connection with no response: a TCP reset when `reset`, else a plain close.
-    /// Never returns: the connection's task drops the request along with the connection.
-    pub async fn abort(&self, reset: bool) {
-        let flags = if reset { KILL | RESET } else { KILL };
-        self.flags.fetch_or(flags, Ordering::AcqRel);
-        self.task.wake();
-        std::future::pending::<()>().await;
-    }
-
-    /// A request has started on this connection; it is in flight until the guard drops
-    /// (with the response body, once hyper has sent it).
-    pub fn begin(self: &Arc<Self>) -> InFlight {
-        self.activity.fetch_add(BEGUN + 1, Ordering::AcqRel);
-        InFlight(self.clone())
-    }
-
-    /// Whether the connection was quiet (no request in flight, none begun) since `last`, the
-    /// activity seen at the previous tick; `last` becomes the activity now, and the answer
-    /// whether a head had started to arrive.
-    fn quiet_since(&self, last: &mut u64) -> bool {
-        let now = self.activity.load(Ordering::Acquire);
-        let quiet = now == *last && now & IN_FLIGHT == 0;
-        *last = now;
-        quiet
-    }
-
-    /// Part of a request head has arrived since the last request ended.
-    fn partial_head(&self) -> bool {
-        self.read.load(Ordering::Relaxed) != self.read_at_idle.load(Ordering::Relaxed)
-            && !self.h2.load(Ordering::Relaxed)
-    }
-}
-
-/// A request in flight on its connection (see [`Connection::begin`]).
-#[derive(Debug)]
-pub struct InFlight(Arc<Connection>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let conn = &self.0;
-        conn.read_at_idle
-            .store(conn.read.load(Ordering::Relaxed), Ordering::Relaxed);
-        conn.activity.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// The accepted socket: counts what it reads (for the header read timeout) and closes with a
 /// zero linger (a TCP reset) when its connection asked.

@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::check;
-use super::export;
-use super::record::{self, Secret};
+use super::{print_out, CatalogueArgs, Failure};
 use crate::catalogue::Catalogue;
-use crate::cli::{print_out, CatalogueArgs, Failure};
 use crate::config::parse_duration;
+use crate::contract::record::{self, Secret};
+use crate::contract::{check, export};
 use crate::scenario::loader::CatalogueSource;
 
 /// `otk-mock contract ...`

@@ -1,8 +1,11 @@
-//! The command line: `serve`, `scenarios`, `render`, `validate`.
+//! The command line: `serve`, `scenarios`, `render`, `validate`, and the contract tools
+//! (`contract check`, `contract schema`, `record`, in [`contract`]).
 //!
 //! Every flag also reads an `OTK_MOCK_*` environment variable. Parsing is clap's; checking
 //! what was parsed (a duration, a default scenario that exists) is a second step here, and
 //! each failure maps to an exit code in [`Failure::exit_code`].
+
+pub mod contract;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -14,8 +17,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::catalogue::{sample_journey_id, Catalogue};
 use crate::config::parse_duration;
 use crate::config::Config;
-use crate::routes::envelope_bytes;
 use crate::scenario::loader::{CatalogueSource, LoadErrors};
+use crate::wire::envelope_bytes;
 
 /// A mock of Signzy's One Touch KYC (OTK) API, with scenario-driven journey results.
 #[derive(Debug, Parser)]
@@ -39,9 +42,9 @@ pub enum Command {
     /// Load and render every scenario; report every error; exit 2 on any.
     Validate(CatalogueArgs),
     /// Check recorded responses against the scenarios, or print the response's JSON Schema.
-    Contract(crate::contract::command::ContractArgs),
+    Contract(contract::ContractArgs),
     /// Fetch real get-journey responses and write them, sanitized, as recorded files.
-    Record(crate::contract::command::RecordArgs),
+    Record(contract::RecordArgs),
 }
 
 /// Where the catalogue comes from, and the seed of its fake data.
@@ -275,8 +278,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Scenarios(args) => scenarios(&args),
         Command::Render(args) => render(&args),
         Command::Validate(args) => validate(&args),
-        Command::Contract(args) => crate::contract::command::run_contract(args),
-        Command::Record(args) => crate::contract::command::run_record(args),
+        Command::Contract(args) => contract::run_contract(args),
+        Command::Record(args) => contract::run_record(args),
     }
 }
 

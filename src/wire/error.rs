@@ -1,4 +1,4 @@
-//! Errors on the wire: the provider's JSON error format, built in exactly one place.
+//! The provider's JSON error format, built in exactly one place.
 //!
 //! Signzy's v3 APIs answer errors as
 //! `{"error":{"name":"error","message":…,"reason":…,"type":…,"statusCode":N}}` (spec §7).
@@ -11,7 +11,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use crate::server::Body;
+use super::body::{full, Body};
 
 /// The content type of every JSON body otk-mock sends, as the provider sends it.
 pub const JSON_UTF8: &str = "application/json; charset=utf-8";
@@ -167,7 +167,7 @@ impl ApiError {
 
     /// The response: the only place an error becomes HTTP.
     pub fn into_response(self) -> Response<Body> {
-        let mut response = Response::new(crate::server::full(self.body()));
+        let mut response = Response::new(full(self.body()));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, JSON_UTF8_VALUE);
@@ -193,24 +193,6 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
-
-impl From<crate::journey::JourneyError> for ApiError {
-    fn from(error: crate::journey::JourneyError) -> Self {
-        use crate::journey::JourneyError as E;
-        match &error {
-            E::NotFound(_) => ApiError::journey_not_found(),
-            E::Ended { .. } | E::NotEnded(_) | E::NoCallbackUrl(_) => {
-                ApiError::conflict(error.to_string())
-            }
-            E::NotTerminal(_) => ApiError::bad_request(error.to_string()),
-            E::Queue(_) => ApiError::unavailable(error.to_string()),
-            E::Internal(detail) => {
-                tracing::error!(error = %detail, "journey operation failed");
-                ApiError::internal()
-            }
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

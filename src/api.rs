@@ -1,0 +1,290 @@
+//! The provider surface: the two routes an app under test calls, answered as the provider
+//! answers them, as plain functions over the [`App`].
+//!
+//! Order of checks for every provider request: route (404), method (405), `Authorization`
+//! (401), the `X-Mock-*` headers (400) — all in [`prepare`], from the head alone — then body
+//! size (413, read by the router), then the route's own work ([`work`]).
+//!
+//! Scenario selection for get-journey, first match wins: the journey's binding (a journey
+//! created here or bound through the admin API), the journey-id prefix, `X-Mock-Scenario`,
+//! the default (or 404 under `--strict`).
+//!
+//! A fault (`crate::fault`) is decided only once the request has passed every check and its
+//! scenario is known, so a fault never hides a mistake in the request: a `status:` fault
+//! answers instead of the work (nothing is created), every other outcome spoils the answer of
+//! work that was done (a create-journey-url call did create its journey). What the work found
+//! out goes into the request's [`Trace`]; the app records it ([`App::conclude`]).
+
+use std::time::Duration;
+
+use hyper::header::AUTHORIZATION;
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::app::{named_scenario, App, Trace};
+use crate::fault::{CallbackFault, Fault};
+use crate::journal::ShortStr;
+use crate::journey::create;
+use crate::journey::record::BoundBy;
+use crate::scenario::Selection;
+use crate::wire::{
+    json_response, json_value_response, ApiError, Body, RouteKind, CALLBACK_DELAY_HEADER,
+    CALLBACK_FAULT_HEADER, FAULT_HEADER, SCENARIO_HEADER,
+};
+
+/// What a provider request asks, read from its head.
+pub enum Call {
+    Create {
+        header: Option<String>,
+        delay: Option<Duration>,
+        fault: Option<Fault>,
+        callback_fault: Option<CallbackFault>,
+    },
+    Get {
+        header: Option<String>,
+        fault: Option<Fault>,
+    },
+}
+
+/// What a provider request asks, once it has passed the checks that come before its body is
+/// read: route (404), method (405), `Authorization` (401), and the `X-Mock-*` headers (400).
+pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<Call, ApiError> {
+    match route {
+        RouteKind::Other => Err(ApiError::route_not_found(
+            request.method(),
+            request.uri().path(),
+        )),
+        RouteKind::CreateJourneyUrl => {
+            if *request.method() != Method::POST {
+                return Err(ApiError::method_not_allowed(request.method(), "POST"));
+            }
+            authorize(app, request)?;
+            if !has_mock_headers(request) {
+                return Ok(Call::Create {
+                    header: None,
+                    delay: None,
+                    fault: None,
+                    callback_fault: None,
+                });
+            }
+            Ok(Call::Create {
+                header: scenario_header(request)?,
+                delay: callback_delay_header(request)?,
+                fault: fault_header(request)?,
+                callback_fault: callback_fault_header(request)?,
+            })
+        }
+        RouteKind::GetJourney => {
+            if !matches!(*request.method(), Method::POST | Method::GET) {
+                return Err(ApiError::method_not_allowed(request.method(), "GET, POST"));
+            }
+            authorize(app, request)?;
+            if !has_mock_headers(request) {
+                return Ok(Call::Get {
+                    header: None,
+                    fault: None,
+                });
+            }
+            Ok(Call::Get {
+                header: scenario_header(request)?,
+                fault: fault_header(request)?,
+            })
+        }
+    }
+}
+
+/// The route's own work, once the body is read. What it finds out goes into `trace`.
+pub fn work(
+    app: &App,
+    call: Call,
+    journey_id: Option<&str>,
+    body: &[u8],
+    trace: &mut Trace,
+) -> Result<Response<Body>, ApiError> {
+    match call {
+        Call::Create {
+            header,
+            delay,
+            fault,
+            callback_fault,
+        } => create_journey(
+            app,
+            body,
+            header.as_deref(),
+            delay,
+            callback_fault,
+            fault,
+            trace,
+        ),
+        Call::Get { header, fault } => get_journey(
+            app,
+            journey_id.unwrap_or_default(),
+            header.as_deref(),
+            fault,
+            trace,
+        ),
+    }
+}
+
+fn authorize<B>(app: &App, request: &Request<B>) -> Result<(), ApiError> {
+    let token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or("");
+    if app.config().accepts(token) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized())
+    }
+}
+
+fn create_journey(
+    app: &App,
+    body: &[u8],
+    header: Option<&str>,
+    callback_delay: Option<Duration>,
+    callback_fault: Option<CallbackFault>,
+    fault: Option<Fault>,
+    trace: &mut Trace,
+) -> Result<Response<Body>, ApiError> {
+    let request = create::parse(body).map_err(|e| ApiError::bad_request(e.0))?;
+    let loaded = app.live().load();
+    let catalogue = &*loaded.catalogue;
+    let (scenario, bound_by) = match (header, request.scenario_reference()) {
+        (Some(name), _) => (
+            named_scenario(catalogue, name, "X-Mock-Scenario")?,
+            BoundBy::Header,
+        ),
+        (None, Some(name)) => (
+            named_scenario(catalogue, name, "userInfo.externalReferenceId")?,
+            BoundBy::ExternalReferenceId,
+        ),
+        (None, None) => (app.default_scenario(catalogue)?, BoundBy::Default),
+    };
+    record_scenario(scenario.name.as_str());
+    trace.scenario = loaded.info(scenario).and_then(|i| i.key);
+    trace.selection = Some(match bound_by {
+        BoundBy::Header => "header",
+        BoundBy::ExternalReferenceId => "external_reference_id",
+        _ => "default",
+    });
+    trace.fault = app.decide(fault, trace.route, None, None);
+    trace.fault_status()?;
+    let record =
+        app.journeys()
+            .create(request, scenario, bound_by, callback_delay, callback_fault)?;
+    trace.journey_id = Some(ShortStr::new(&record.id));
+    let answer = serde_json::json!({
+        "flow": {
+            "flowId": record.flow_id,
+            "version": record.flow_version,
+            "test": record.flow_test,
+        },
+        "result": {
+            "journeyId": record.id,
+            "journeyUrl": app.journeys().journey_url(&record.id),
+            "createdAt": record.created_at,
+            "ttl": create::ttl(record.link_validity_ms() as f64 / 1000.0),
+        }
+    });
+    Ok(json_value_response(StatusCode::OK, &answer))
+}
+
+fn get_journey(
+    app: &App,
+    id: &str,
+    header: Option<&str>,
+    fault: Option<Fault>,
+    trace: &mut Trace,
+) -> Result<Response<Body>, ApiError> {
+    let loaded = app.live().load();
+    if let Some(record) = app.journeys().get(id) {
+        record_scenario(record.scenario.as_str());
+        tracing::debug!(selection = Selection::Binding.as_str(), "scenario selected");
+        let info = loaded.info_by_name(&record.scenario);
+        trace.scenario = info.and_then(|i| i.key);
+        trace.selection = Some(Selection::Binding.as_str());
+        trace.fault = app.decide(fault, trace.route, Some(id), info);
+        trace.fault_status()?;
+        return Ok(json_response(app.journey_body_in(&loaded, &record)?));
+    }
+    let (scenario, selection) = app.select(&loaded.catalogue, id, header)?;
+    record_scenario(scenario.name.as_str());
+    tracing::debug!(selection = selection.as_str(), "scenario selected");
+    let info = loaded.info(scenario);
+    trace.scenario = info.and_then(|i| i.key);
+    trace.selection = Some(selection.as_str());
+    trace.fault = app.decide(fault, trace.route, Some(id), info);
+    trace.fault_status()?;
+    let body = app.stateless_body_in(&loaded, scenario, id)?;
+    Ok(json_response(body))
+}
+
+/// Whether the request has any `X-Mock-*` header. Most have none, and one pass over the
+/// names is cheaper than a hashed lookup of each.
+fn has_mock_headers<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .keys()
+        .any(|name| name.as_str().starts_with("x-mock-"))
+}
+
+/// Name the scenario on the request's span. Only when that span exists: finding the current
+/// span asks the subscriber, on every request, for a span that is off unless debug is on.
+fn record_scenario(name: &str) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::Span::current().record("scenario", name);
+    }
+}
+
+fn scenario_header<B>(request: &Request<B>) -> Result<Option<String>, ApiError> {
+    match request.headers().get(&SCENARIO_HEADER) {
+        None => Ok(None),
+        Some(value) => match value.to_str() {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
+            _ => Err(ApiError::bad_request(
+                "X-Mock-Scenario must be a scenario name in visible ASCII",
+            )),
+        },
+    }
+}
+
+/// `X-Mock-Callback-Delay` of a create call, by the crate's one duration rule.
+fn callback_delay_header<B>(request: &Request<B>) -> Result<Option<Duration>, ApiError> {
+    let Some(value) = request.headers().get(&CALLBACK_DELAY_HEADER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("X-Mock-Callback-Delay must be visible ASCII"))?;
+    crate::time::parse_duration(text)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(format!("X-Mock-Callback-Delay: {e}")))
+}
+
+/// `X-Mock-Fault`: a fault for this request.
+fn fault_header<B>(request: &Request<B>) -> Result<Option<Fault>, ApiError> {
+    let Some(value) = request.headers().get(&FAULT_HEADER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("X-Mock-Fault must be visible ASCII"))?;
+    text.parse()
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(format!("X-Mock-Fault: {e}")))
+}
+
+/// `X-Mock-Callback-Fault` of a create call: this journey's callback fault.
+fn callback_fault_header<B>(request: &Request<B>) -> Result<Option<CallbackFault>, ApiError> {
+    let Some(value) = request.headers().get(&CALLBACK_FAULT_HEADER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("X-Mock-Callback-Fault must be visible ASCII"))?;
+    text.parse()
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(format!("X-Mock-Callback-Fault: {e}")))
+}
