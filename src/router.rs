@@ -173,12 +173,15 @@ where
     settle(app, outcome, started, span, conn)
 }
 
+/// How an admin or page surface answers a request whose head it checked.
+type Handle<C> = fn(&App, C, &[u8]) -> Result<Response<Body>, ApiError>;
+
 /// An admin or page request: `prepare` checks its head, `handle` answers it with its body.
 fn plain<B, C>(
     app: &Arc<App>,
     request: Request<B>,
     prepare: fn(&Request<B>) -> Result<C, ApiError>,
-    handle: fn(&App, C, &[u8]) -> Result<Response<Body>, ApiError>,
+    handle: Handle<C>,
     started: Instant,
     span: tracing::Span,
     conn: &Arc<Connection>,
