@@ -1,6 +1,6 @@
 //! The admin API, `/__admin/…`: journeys (list, read, bind a scenario, complete now, set a
 //! callback fault), the callback log (every attempt, redelivery), the request journal, fault
-//! rules, health, metrics and reset. JSON in, JSON out (metrics: Prometheus text), no
+//! rules, health, metrics and reset. JSON in, JSON out (metrics: OpenMetrics text), no
 //! authentication (it is a test tool's control plane; do not expose it), errors in the
 //! provider's format like every other route.
 //!
@@ -18,7 +18,7 @@
 //! | `GET`/`POST`/`DELETE /__admin/faults` | fault rules: list, add (201), remove all |
 //! | `GET`/`DELETE /__admin/faults/{id}` | one rule |
 //! | `GET /__admin/health` | catalogue size, generation, last reload error |
-//! | `GET /__admin/metrics` | Prometheus text |
+//! | `GET /__admin/metrics` | OpenMetrics text (Prometheus scrapes it) |
 //! | `POST /__admin/reset` | forget journeys, callbacks, cached bodies, the journal and fault rules |
 
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -213,7 +213,9 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
             let mut response = Response::new(full(app.metrics_text()));
             response.headers_mut().insert(
                 CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             Ok(response)
         }

@@ -1,18 +1,34 @@
-//! Metrics for `GET /__admin/metrics`, in the Prometheus text format (version 0.0.4),
-//! written by hand: a few counters, one histogram and some gauges need no metrics crate.
+//! Metrics for `GET /__admin/metrics`: counters and a latency histogram kept in our own
+//! atomics, written out by prometheus-client in the OpenMetrics text format (1.0.0).
 //!
 //! The request path only does relaxed atomic additions, and on counters of its own thread's
 //! shard (a cache line no other worker thread writes), so counting does not bounce lines
 //! between cores. Each scenario name gets a small number, its key, when a catalogue is
 //! loaded (the same name keeps its key and counters across reloads); a request finds its
-//! counters by that key in a table, without a lock or a reference count. The text is built,
-//! and the shards summed, at scrape time.
+//! counters by that key in a table, without a lock or a reference count. The shards are
+//! summed at scrape time into a snapshot that implements prometheus-client's `Collector`;
+//! the crate writes the text (HELP and TYPE lines, label escaping, `_total` and histogram
+//! suffixes, the closing `# EOF`), so only the values are ours. prometheus-client's own
+//! metric types are not used on the request path: a labelled family hashes its labels into
+//! a read-locked map on every update, and each of its counters is one atomic that every
+//! thread writes.
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::text;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabel, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+    LabelSetEncoder, LabelValueEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry as Exposition;
 
 use crate::fault::Fault;
 use crate::wire::RouteKind;
@@ -71,14 +87,6 @@ fn slot(status: Option<u16>) -> usize {
     match status {
         None => NONE,
         Some(code) => STATUSES.iter().position(|s| *s == code).unwrap_or(OTHER),
-    }
-}
-
-fn slot_label(slot: usize) -> String {
-    match STATUSES.get(slot) {
-        Some(code) => code.to_string(),
-        None if slot == OTHER => "other".to_string(),
-        None => "none".to_string(),
     }
 }
 
@@ -269,15 +277,21 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The exposition text.
+    /// The exposition text, in the OpenMetrics text format (it ends with `# EOF`).
     pub fn render(&self, gauges: &Gauges) -> String {
+        let mut exposition = Exposition::default();
+        exposition.register_collector(Box::new(self.snapshot(gauges)));
         let mut out = String::with_capacity(8 * 1024);
-        header(
-            &mut out,
-            "otk_mock_requests_total",
-            "counter",
-            "Requests to the provider surface by route, scenario and status (none: no status went out).",
-        );
+        // Writing to a String cannot fail; if the encoder ever reports an error anyway, a
+        // partial text (Prometheus rejects it for the missing `# EOF`) beats no answer.
+        if let Err(error) = text::encode(&mut out, &exposition) {
+            tracing::error!(%error, written = out.len(), "encoding the metrics text failed");
+        }
+        out
+    }
+
+    /// Every counter summed over its shards, once, for one scrape.
+    fn snapshot(&self, gauges: &Gauges) -> Snapshot {
         let mut names: Vec<(Arc<str>, usize)> = self
             .scenario_names()
             .into_iter()
@@ -286,150 +300,216 @@ impl Metrics {
             .collect();
         names.sort();
         let all = names
-            .iter()
-            .filter_map(|(name, key)| Some((&**name, &**self.by_scenario.get(*key)?.get()?)))
-            .chain(std::iter::once(("", &*self.no_scenario)));
-        for (name, counters) in all {
+            .into_iter()
+            .filter_map(|(name, key)| Some((name, &**self.by_scenario.get(key)?.get()?)))
+            .chain(std::iter::once((Arc::from(""), &*self.no_scenario)));
+        let mut requests = Vec::new();
+        for (scenario, counters) in all {
             for route in RouteKind::ALL {
                 for slot in 0..SLOTS {
                     let n = counters.total(route, slot);
+                    // Only series that counted something: 4,096 names × routes × statuses
+                    // of zeros would drown the few that matter.
                     if n > 0 {
-                        let _ = writeln!(
-                            out,
-                            "otk_mock_requests_total{{route=\"{}\",scenario=\"{}\",status=\"{}\"}} {n}",
-                            route.as_str(),
-                            escape(name),
-                            slot_label(slot)
-                        );
+                        requests.push(RequestSeries {
+                            route,
+                            scenario: scenario.clone(),
+                            status: Status(slot),
+                            n,
+                        });
                     }
                 }
             }
         }
-        header(
-            &mut out,
-            "otk_mock_request_duration_seconds",
-            "histogram",
-            "Time from a provider request's arrival to its answer (injected delays included).",
-        );
-        for route in RouteKind::ALL {
+        let latency = RouteKind::ALL.map(|route| {
             let h = &self.latency[route.index()];
-            let label = route.as_str();
-            let mut cumulative = 0;
-            for (i, le) in BUCKETS_US.iter().enumerate() {
-                cumulative += h.bucket(i);
-                let _ = writeln!(
-                    out,
-                    "otk_mock_request_duration_seconds_bucket{{route=\"{label}\",le=\"{}\"}} {cumulative}",
-                    *le as f64 / 1e6
-                );
+            let buckets: [(f64, u64); BUCKETS_US.len() + 1] = std::array::from_fn(|i| {
+                let le = BUCKETS_US
+                    .get(i)
+                    .map_or(f64::INFINITY, |us| *us as f64 / 1e6);
+                (le, h.bucket(i))
+            });
+            LatencySeries {
+                route,
+                count: buckets.iter().map(|(_, n)| n).sum(),
+                sum_seconds: h.sum_us() as f64 / 1e6,
+                buckets,
             }
-            let count = cumulative + h.bucket(BUCKETS_US.len());
-            let _ = writeln!(
-                out,
-                "otk_mock_request_duration_seconds_bucket{{route=\"{label}\",le=\"+Inf\"}} {count}"
-            );
-            let _ = writeln!(
-                out,
-                "otk_mock_request_duration_seconds_sum{{route=\"{label}\"}} {}",
-                h.sum_us() as f64 / 1e6
-            );
-            let _ = writeln!(
-                out,
-                "otk_mock_request_duration_seconds_count{{route=\"{label}\"}} {count}"
-            );
+        });
+        Snapshot {
+            requests,
+            latency,
+            faults: self.faults.each_ref().map(|n| n.load(Ordering::Relaxed)),
+            reloads_ok: self.reloads_ok.load(Ordering::Relaxed),
+            reloads_failed: self.reloads_failed.load(Ordering::Relaxed),
+            gauges: gauges.clone(),
         }
-        header(
-            &mut out,
-            "otk_mock_faults_total",
-            "counter",
-            "Faults injected into provider requests, by kind (a delay and an outcome count apart).",
-        );
-        for (kind, n) in FAULT_KINDS.iter().zip(&self.faults) {
-            let _ = writeln!(
-                out,
-                "otk_mock_faults_total{{kind=\"{kind}\"}} {}",
-                n.load(Ordering::Relaxed)
-            );
-        }
-        header(
-            &mut out,
-            "otk_mock_callbacks_total",
-            "counter",
-            "Callbacks by outcome (reset by POST /__admin/reset).",
-        );
-        for (outcome, n) in [
-            ("delivered", gauges.callbacks_delivered),
-            ("failed", gauges.callbacks_failed),
-            ("dropped_queue_full", gauges.callbacks_dropped),
-            ("undelivered", gauges.callbacks_undelivered),
-            ("dropped_by_fault", gauges.callbacks_fault_dropped),
-            ("duplicated_by_fault", gauges.callbacks_duplicated),
-        ] {
-            let _ = writeln!(out, "otk_mock_callbacks_total{{outcome=\"{outcome}\"}} {n}");
-        }
-        for (name, kind, help, value) in [
-            (
-                "otk_mock_callback_queue_depth",
-                "gauge",
-                "Callback deliveries waiting, between retries or in flight.",
-                gauges.callback_queue_depth as u64,
-            ),
-            (
-                "otk_mock_callback_queue_capacity",
-                "gauge",
-                "The most callback deliveries that may be pending (--callback-queue).",
-                gauges.callback_queue_capacity as u64,
-            ),
-            (
-                "otk_mock_catalogue_scenarios",
-                "gauge",
-                "Scenarios in the catalogue being served.",
-                gauges.scenarios as u64,
-            ),
-            (
-                "otk_mock_journeys",
-                "gauge",
-                "Journeys created and kept in memory.",
-                gauges.journeys as u64,
-            ),
-            (
-                "otk_mock_journal_entries",
-                "gauge",
-                "Requests kept in the request journal.",
-                gauges.journal_entries as u64,
-            ),
-        ] {
-            header(&mut out, name, kind, help);
-            let _ = writeln!(out, "{name} {value}");
-        }
-        header(
-            &mut out,
-            "otk_mock_catalogue_reloads_total",
-            "counter",
-            "Catalogue reloads under --watch, by result.",
-        );
-        for (result, n) in [("ok", &self.reloads_ok), ("error", &self.reloads_failed)] {
-            let _ = writeln!(
-                out,
-                "otk_mock_catalogue_reloads_total{{result=\"{result}\"}} {}",
-                n.load(Ordering::Relaxed)
-            );
-        }
-        out
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+/// What one scrape reads. It owns its values because prometheus-client keeps collectors as
+/// `Box<dyn Collector + 'static>`, so a collector cannot borrow the live counters; reading
+/// them all first also gives a histogram's count from the same loads as its buckets.
+#[derive(Debug)]
+struct Snapshot {
+    requests: Vec<RequestSeries>,
+    latency: [LatencySeries; ROUTES],
+    faults: [u64; FAULT_KINDS.len()],
+    reloads_ok: u64,
+    reloads_failed: u64,
+    gauges: Gauges,
 }
 
-/// A label value as the text format wants it (backslash, quote and newline escaped).
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// One `otk_mock_requests_total` sample: its labels (see its `EncodeLabelSet`) and count.
+#[derive(Debug)]
+struct RequestSeries {
+    route: RouteKind,
+    scenario: Arc<str>,
+    status: Status,
+    n: u64,
+}
+
+/// One route's `otk_mock_request_duration_seconds` histogram.
+#[derive(Debug)]
+struct LatencySeries {
+    route: RouteKind,
+    /// Per-bucket counts (not cumulative: the encoder adds them up), the last one `+Inf`.
+    buckets: [(f64, u64); BUCKETS_US.len() + 1],
+    count: u64,
+    sum_seconds: f64,
+}
+
+/// A status slot as its label: the code, `other` or `none`.
+#[derive(Debug, Clone, Copy)]
+struct Status(usize);
+
+impl EncodeLabelValue for Status {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
+        match STATUSES.get(self.0) {
+            Some(code) => code.encode(encoder),
+            None if self.0 == OTHER => "other".encode(encoder),
+            None => "none".encode(encoder),
+        }
+    }
+}
+
+impl EncodeLabelSet for RequestSeries {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> fmt::Result {
+        ("route", self.route.as_str()).encode(encoder.encode_label())?;
+        ("scenario", &*self.scenario).encode(encoder.encode_label())?;
+        ("status", self.status).encode(encoder.encode_label())
+    }
+}
+
+/// Encodes one counter family with one label; counters are named without `_total`, which
+/// the encoder appends to the sample (the family keeps the bare name, as OpenMetrics wants).
+fn counter_family<'a>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (&'a str, u64)>,
+) -> fmt::Result {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value, n) in values {
+        ConstCounter::new(n).encode(family.encode_family(&[(label, value)])?)?;
+    }
+    Ok(())
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let mut requests = encoder.encode_descriptor(
+            "otk_mock_requests",
+            "Requests to the provider surface by route, scenario and status (none: no status went out).",
+            None,
+            MetricType::Counter,
+        )?;
+        for series in &self.requests {
+            ConstCounter::new(series.n).encode(requests.encode_family(series)?)?;
+        }
+
+        let mut latency = encoder.encode_descriptor(
+            "otk_mock_request_duration_seconds",
+            "Time from a provider request's arrival to its answer (injected delays included).",
+            None,
+            MetricType::Histogram,
+        )?;
+        for series in &self.latency {
+            let labels = [("route", series.route.as_str())];
+            latency
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(
+                    series.sum_seconds,
+                    series.count,
+                    &series.buckets,
+                    None,
+                )?;
+        }
+
+        counter_family(
+            &mut encoder,
+            "otk_mock_faults",
+            "Faults injected into provider requests, by kind (a delay and an outcome count apart).",
+            "kind",
+            FAULT_KINDS.iter().copied().zip(self.faults),
+        )?;
+
+        let g = &self.gauges;
+        counter_family(
+            &mut encoder,
+            "otk_mock_callbacks",
+            "Callbacks by outcome (reset by POST /__admin/reset).",
+            "outcome",
+            [
+                ("delivered", g.callbacks_delivered),
+                ("failed", g.callbacks_failed),
+                ("dropped_queue_full", g.callbacks_dropped),
+                ("undelivered", g.callbacks_undelivered),
+                ("dropped_by_fault", g.callbacks_fault_dropped),
+                ("duplicated_by_fault", g.callbacks_duplicated),
+            ],
+        )?;
+
+        for (name, help, value) in [
+            (
+                "otk_mock_callback_queue_depth",
+                "Callback deliveries waiting, between retries or in flight.",
+                g.callback_queue_depth,
+            ),
+            (
+                "otk_mock_callback_queue_capacity",
+                "The most callback deliveries that may be pending (--callback-queue).",
+                g.callback_queue_capacity,
+            ),
+            (
+                "otk_mock_catalogue_scenarios",
+                "Scenarios in the catalogue being served.",
+                g.scenarios,
+            ),
+            (
+                "otk_mock_journeys",
+                "Journeys created and kept in memory.",
+                g.journeys,
+            ),
+            (
+                "otk_mock_journal_entries",
+                "Requests kept in the request journal.",
+                g.journal_entries,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+
+        counter_family(
+            &mut encoder,
+            "otk_mock_catalogue_reloads",
+            "Catalogue reloads under --watch, by result.",
+            "result",
+            [("ok", self.reloads_ok), ("error", self.reloads_failed)],
+        )
+    }
 }
 
 #[cfg(test)]
@@ -459,14 +539,194 @@ mod tests {
             r#"otk_mock_requests_total{route="get-journey",scenario="success",status="200"} 2"#,
             r#"otk_mock_requests_total{route="create-journey-url",scenario="",status="401"} 1"#,
             r#"otk_mock_requests_total{route="get-journey",scenario="",status="none"} 1"#,
-            r#"otk_mock_request_duration_seconds_bucket{route="get-journey",le="0.001"} 2"#,
-            r#"otk_mock_request_duration_seconds_bucket{route="get-journey",le="2.5"} 2"#,
-            r#"otk_mock_request_duration_seconds_bucket{route="get-journey",le="5"} 3"#,
+            // prometheus-client puts `le` before the family's labels and writes bounds as
+            // floats (`5.0`).
+            r#"otk_mock_request_duration_seconds_bucket{le="0.001",route="get-journey"} 2"#,
+            r#"otk_mock_request_duration_seconds_bucket{le="2.5",route="get-journey"} 2"#,
+            r#"otk_mock_request_duration_seconds_bucket{le="5.0",route="get-journey"} 3"#,
             r#"otk_mock_request_duration_seconds_count{route="get-journey"} 3"#,
             r#"otk_mock_faults_total{kind="delay"} 1"#,
             r#"otk_mock_faults_total{kind="reset"} 1"#,
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
+    }
+
+    /// One sample line, its label values unescaped.
+    struct Sample {
+        name: String,
+        labels: Vec<(String, String)>,
+        value: f64,
+    }
+
+    /// A line `name{key="value",…} number` or `name number`; `None` if it is not that shape.
+    fn parse_sample(line: &str) -> Option<Sample> {
+        let is_name = |s: &str| {
+            !s.is_empty()
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !s.starts_with(|c: char| c.is_ascii_digit())
+        };
+        let (series, value) = line.rsplit_once(' ')?;
+        let value = value.parse::<f64>().ok()?;
+        let Some((name, rest)) = series.split_once('{') else {
+            let name = series.to_string();
+            return is_name(series).then_some(Sample {
+                name,
+                labels: Vec::new(),
+                value,
+            });
+        };
+        let mut labels = Vec::new();
+        let mut chars = rest.chars();
+        loop {
+            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            if !is_name(&key) || chars.next()? != '"' {
+                return None;
+            }
+            let mut text = String::new();
+            loop {
+                match chars.next()? {
+                    '\\' => text.push(match chars.next()? {
+                        'n' => '\n',
+                        '\\' => '\\',
+                        '"' => '"',
+                        _ => return None,
+                    }),
+                    '"' => break,
+                    '\n' => return None,
+                    c => text.push(c),
+                }
+            }
+            labels.push((key, text));
+            match chars.next()? {
+                ',' => {}
+                '}' => break,
+                _ => return None,
+            }
+        }
+        let name = name.to_string();
+        (chars.next().is_none() && is_name(&name)).then_some(Sample {
+            name,
+            labels,
+            value,
+        })
+    }
+
+    #[test]
+    fn the_whole_text_is_openmetrics() {
+        let metrics = Metrics::default();
+        // A name that needs escaping in a label value.
+        let odd = "back\\slash \"quoted\"\nnewline";
+        let key = metrics.scenario_key(odd);
+        metrics.request(RouteKind::GetJourney, key, Some(200), 1_200);
+        metrics.request(RouteKind::Other, None, Some(404), 40_000_000);
+        metrics.reload(true);
+        let gauges = Gauges {
+            callbacks_delivered: 3,
+            callback_queue_capacity: 1024,
+            scenarios: 14,
+            ..Gauges::default()
+        };
+        let text = metrics.render(&gauges);
+
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
+        let mut lines = text.lines().peekable();
+        let mut families: Vec<(String, String)> = Vec::new();
+        // Per latency series, by route: the last bucket bound and count read, and `_count`.
+        #[derive(Default)]
+        struct Seen {
+            le: Option<f64>,
+            cumulative: f64,
+            count: Option<f64>,
+        }
+        let mut histograms: HashMap<String, Seen> = HashMap::new();
+        let mut found_odd = false;
+        while let Some(line) = lines.next() {
+            if line == "# EOF" {
+                assert_eq!(lines.next(), None, "text after # EOF");
+                break;
+            }
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').expect(line);
+                assert!(!help.is_empty(), "{line}");
+                let type_line = lines.next().expect("a TYPE line after HELP");
+                let (type_name, kind) = type_line
+                    .strip_prefix("# TYPE ")
+                    .and_then(|t| t.split_once(' '))
+                    .expect(type_line);
+                assert_eq!(type_name, name, "{type_line}");
+                assert!(["counter", "gauge", "histogram"].contains(&kind), "{kind}");
+                assert!(
+                    families.iter().all(|(n, _)| n != name),
+                    "{name} appears twice"
+                );
+                families.push((name.to_string(), kind.to_string()));
+                continue;
+            }
+            assert!(!line.starts_with('#'), "unexpected comment {line}");
+            let Sample {
+                name,
+                labels,
+                value,
+            } = parse_sample(line).unwrap_or_else(|| panic!("not a sample: {line:?}"));
+            let (family, kind) = families.last().expect("a sample before any HELP");
+            let suffix = name
+                .strip_prefix(family.as_str())
+                .unwrap_or_else(|| panic!("{name} outside its family {family}"));
+            let allowed: &[&str] = match kind.as_str() {
+                "counter" => &["_total"],
+                "gauge" => &[""],
+                _ => &["_bucket", "_sum", "_count"],
+            };
+            assert!(allowed.contains(&suffix), "{name} in a {kind}");
+            assert!(value >= 0.0, "{line}");
+            if labels.iter().any(|(k, v)| k == "scenario" && v == odd) {
+                assert_eq!(value, 1.0, "{line}");
+                found_odd = true;
+            }
+            if kind == "histogram" {
+                let route = labels.iter().find(|(k, _)| k == "route").expect(line);
+                let seen = histograms.entry(route.1.clone()).or_default();
+                match suffix {
+                    "_bucket" => {
+                        let le = labels.iter().find(|(k, _)| k == "le").expect(line);
+                        let le: f64 = le.1.parse().expect("a number or +Inf");
+                        assert!(
+                            seen.le.is_none_or(|last| le > last) && value >= seen.cumulative,
+                            "buckets out of order at {line}"
+                        );
+                        seen.le = Some(le);
+                        seen.cumulative = value;
+                    }
+                    "_count" => seen.count = Some(value),
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            found_odd,
+            "the escaped scenario name did not come back\n{text}"
+        );
+        for route in RouteKind::ALL {
+            let seen = &histograms[route.as_str()];
+            assert_eq!(seen.le, Some(f64::INFINITY), "{route:?} has no +Inf bucket");
+            assert_eq!(seen.count, Some(seen.cumulative), "{route:?}");
+        }
+        let names: Vec<&str> = families.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "otk_mock_requests",
+                "otk_mock_request_duration_seconds",
+                "otk_mock_faults",
+                "otk_mock_callbacks",
+                "otk_mock_callback_queue_depth",
+                "otk_mock_callback_queue_capacity",
+                "otk_mock_catalogue_scenarios",
+                "otk_mock_journeys",
+                "otk_mock_journal_entries",
+                "otk_mock_catalogue_reloads",
+            ]
+        );
     }
 }

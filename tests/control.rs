@@ -1,5 +1,5 @@
 //! The control plane over real HTTP: the request journal and its filters, counting requests,
-//! health, Prometheus metrics, and hot reload of a catalogue directory (a good change is
+//! health, metrics (OpenMetrics text), and hot reload of a catalogue directory (a good change is
 //! served, a broken one keeps the last good catalogue and is reported).
 
 mod common;
@@ -191,7 +191,7 @@ async fn health_reports_the_catalogue_being_served() {
     server.shutdown().await;
 }
 
-/// The value of one sample line of the Prometheus text (`name{labels} value`).
+/// The value of one sample line of the OpenMetrics text (`name{labels} value`).
 fn sample(text: &str, series: &str) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
@@ -207,9 +207,14 @@ async fn metrics(server: &RunningServer) -> String {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
         reply.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
     );
-    reply.text()
+    let text = reply.text();
+    assert!(
+        text.ends_with("\n# EOF\n"),
+        "an OpenMetrics text ends with # EOF"
+    );
+    text
 }
 
 #[tokio::test]
@@ -229,7 +234,7 @@ async fn metrics_count_requests_latency_faults_and_callbacks() {
     assert_eq!(sample(&after, failed) - sample(&before, failed), 1.0);
     assert_eq!(sample(&after, histogram) - sample(&before, histogram), 3.0);
     assert_eq!(sample(&after, faults) - sample(&before, faults), 1.0);
-    let inf = r#"otk_mock_request_duration_seconds_bucket{route="get-journey",le="+Inf"}"#;
+    let inf = r#"otk_mock_request_duration_seconds_bucket{le="+Inf",route="get-journey"}"#;
     assert_eq!(sample(&after, inf), sample(&after, histogram));
     for name in [
         "otk_mock_callback_queue_depth",
