@@ -203,7 +203,6 @@ impl App {
         let plan = note.fault.take();
         let response = self.answer(answer, span, plan.is_some());
         let mut entry = Entry {
-            id: 0,
             time_ms: meta.time_ms,
             method: meta.method,
             route: note.route,
