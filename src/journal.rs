@@ -17,9 +17,12 @@
 use std::sync::Arc;
 
 use hyper::Method;
+use jiff::civil::Time;
+use jiff::fmt::temporal::DateTimeParser;
+use jiff::tz::Offset;
 use serde_json::{json, Value};
 
-use crate::render::time::{days_from_civil, iso_from_millis};
+use crate::render::time::iso_from_millis;
 use crate::ring::Ring;
 use crate::routes::API_PREFIX;
 
@@ -332,6 +335,11 @@ impl Filter {
                         "since must be epoch milliseconds (an integer) or an ISO-8601 time"
                             .to_string()
                     })?,
+                    // In a query string a `+` arrives as a space: `+05:30` as ` 05:30`.
+                    Value::String(s) if from_query && s.trim().contains(' ') => parse_since(s)
+                        .map_err(|e| {
+                            format!("{e} (in a query string, write the + of an offset as %2B)")
+                        })?,
                     Value::String(s) => parse_since(s)?,
                     _ => {
                         return Err(
@@ -378,71 +386,53 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     if let Ok(ms) = t.parse::<i64>() {
         return Ok(ms);
     }
-    parse_iso(t).ok_or_else(|| {
-        format!("since {text:?} is neither epoch milliseconds nor an ISO-8601 time such as 2026-01-01T10:00:00Z")
+    parse_iso(t).map_err(|why| {
+        format!("since {text:?} is neither epoch milliseconds nor an ISO-8601 time such as 2026-01-01T10:00:00Z: {why}")
     })
 }
 
-fn parse_iso(t: &str) -> Option<i64> {
-    let b = t.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let s = t.get(range)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
+/// jiff's reader of the ISO-8601 forms (RFC 3339 and the Temporal grammar), with its defaults.
+static ISO_8601: DateTimeParser = DateTimeParser::new();
+
+/// Epoch milliseconds of an ISO-8601 date, or date and time; the error says why not.
+fn parse_iso(t: &str) -> Result<i64, String> {
+    // Pieces rather than a `Timestamp`: a `since` may leave out the offset (UTC) or the time
+    // (midnight), which a timestamp may not.
+    let pieces = ISO_8601.parse_pieces(t).map_err(|e| e.to_string())?;
+    if pieces.time_zone_annotation().is_some() {
+        // Naming a zone would need a time zone database for one filter.
+        return Err("a time zone name is not read here; write an offset such as +05:30".into());
+    }
+    if pieces.time().is_some() && !gives_seconds(t) {
+        return Err("give the seconds too, as in 2026-01-01T10:00:00Z".into());
+    }
+    let time = pieces.time().unwrap_or(Time::midnight());
+    let offset = pieces.to_numeric_offset().unwrap_or(Offset::UTC);
+    let instant = offset
+        .to_timestamp(pieces.date().to_datetime(time))
+        .map_err(|e| e.to_string())?;
+    Ok(instant.as_millisecond())
+}
+
+/// Whether the time of day of `t`, text jiff has read, gives its seconds. jiff also reads
+/// ISO-8601's reduced precision (`T10:00`, `T10`); `since` asks for the seconds, as it always
+/// has: a filter's accepted forms can be loosened later, not tightened without breaking
+/// someone. Digits are counted, so the basic form (`T100000`) passes too.
+fn gives_seconds(t: &str) -> bool {
+    // In text jiff has read, the first of these is the separator between date and time.
+    let Some(at) = t.find(['T', 't', ' ']) else {
+        return true;
     };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let days = days_from_civil(year, month as u32, day as u32);
-    let mut ms = days.checked_mul(86_400_000)?;
-    if b.len() == 10 {
-        return Some(ms);
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    ms += (h * 3600 + m * 60 + s) * 1000;
-    let mut rest = &t[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let first3: String = frac[..digits]
-            .chars()
-            .chain("000".chars())
-            .take(3)
-            .collect();
-        ms += first3.parse::<i64>().ok()?;
-        rest = &frac[digits..];
-    }
-    let offset_ms = match rest {
-        "" | "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let hm = rest[1..].replace(':', "");
-            if hm.len() != 4 || !hm.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            let oh: i64 = hm[..2].parse().ok()?;
-            let om: i64 = hm[2..].parse().ok()?;
-            sign * (oh * 3600 + om * 60) * 1000
-        }
-    };
-    Some(ms - offset_ms)
+    let time = t.get(at + 1..).unwrap_or("");
+    let end = time
+        .find(|c: char| !(c.is_ascii_digit() || c == ':'))
+        .unwrap_or(time.len());
+    time.get(..end)
+        .unwrap_or("")
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count()
+        >= 6
 }
 
 #[cfg(test)]
@@ -558,6 +548,64 @@ mod tests {
         ] {
             assert!(parse_since(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn since_reads_every_form_of_offset() {
+        const MIDNIGHT: i64 = 1_767_225_600_000;
+        for text in [
+            "2026-01-01T05:30:00+05:30",
+            "2026-01-01T05:30:00+0530",
+            "2026-01-01T05:00:00+05",
+            "2025-12-31T18:30:00-05:30",
+            "2025-12-31T19:00:00.000-05:00",
+            "2026-01-01T00:00:00+00:00",
+            "2026-01-01T00:00:00-00:00",
+            "2026-01-01t00:00:00z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00",
+        ] {
+            assert_eq!(parse_since(text), Ok(MIDNIGHT), "{text}");
+        }
+        assert_eq!(
+            parse_since("2026-01-01T05:30:00.123456+05:30"),
+            Ok(MIDNIGHT + 123)
+        );
+    }
+
+    #[test]
+    fn since_refuses_a_date_the_calendar_lacks() {
+        assert_eq!(parse_since("2028-02-29"), Ok(1_835_395_200_000));
+        for bad in [
+            "2026-02-30",
+            "2026-02-29",
+            "2026-04-31T00:00:00Z",
+            "2026-02-30T10:00:00+05:30",
+        ] {
+            let e = parse_since(bad).unwrap_err();
+            assert!(e.starts_with(&format!("since {bad:?}")), "{e}");
+            assert!(e.contains("2026-01-01T10:00:00Z"), "{e}");
+        }
+    }
+
+    #[test]
+    fn since_errors_say_what_to_write() {
+        for (bad, needle) in [
+            ("2026-01-01T10:00", "give the seconds"),
+            ("2026-01-01T10:00:00[Asia/Kolkata]", "offset such as +05:30"),
+            ("yesterday", "2026-01-01T10:00:00Z"),
+        ] {
+            let e = parse_since(bad).unwrap_err();
+            assert!(e.starts_with("since "), "{e}");
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+        // `+` in a query string is a space once decoded.
+        let e = Filter::from_query("since=2026-01-01T05:30:00+05:30").unwrap_err();
+        assert!(e.contains("%2B"), "{e}");
+        assert_eq!(
+            Filter::from_query("since=2026-01-01T05:30:00%2B05:30").map(|f| f.since),
+            Ok(Some(1_767_225_600_000))
+        );
     }
 
     /// The ring keeps the id beside the entry, so the entry does not carry it: a slot is
