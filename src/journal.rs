@@ -2,12 +2,11 @@
 //! goes out, so that a test can ask "did my app fetch this journey, and how often?" without
 //! racing the client.
 //!
-//! Bounded by `--journal-entries` (the oldest entry is dropped first): a ring of slots, each
-//! behind its own lock. Recording takes the next number from one atomic counter and writes
-//! its slot, so two requests on two threads do not wait for each other; slots are allocated
-//! a chunk at a time as the journal fills. An entry holds no string the request does not need
-//! (the path of a provider route is rebuilt when read, the scenario is shared, a short journey
-//! id is stored inline). Reading copies the matching entries slot by slot, then orders them.
+//! Bounded by `--journal-entries` (the oldest entry is dropped first): a [`Ring`], so two
+//! requests recorded on two threads do not wait for each other, and an entry's id is the
+//! sequence number the ring gave it. An entry holds no string the request does not need (the
+//! path of a provider route is rebuilt when read, the scenario is shared, a short journey id is
+//! stored inline): every slot written is a cache line or two the request path pays for.
 //!
 //! Filters, the same as query parameters (`GET /__admin/requests?…`) and as a JSON object
 //! (`POST /__admin/requests/count`): `journeyId` (exact), `path` (exact, or a prefix ending
@@ -15,15 +14,17 @@
 //! status: reset, empty, hang), `since` (epoch milliseconds or ISO-8601, inclusive) and
 //! `scenario` (name).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use hyper::Method;
+use jiff::civil::Time;
+use jiff::fmt::temporal::DateTimeParser;
+use jiff::tz::Offset;
 use serde_json::{json, Value};
 
-use crate::time::{days_from_civil, iso_from_millis};
-pub use crate::wire::RouteKind;
-use crate::wire::API_PREFIX;
+use crate::ring::Ring;
+use crate::time::iso_from_millis;
+use crate::wire::{RouteKind, API_PREFIX};
 
 /// A string stored inline when short (journey ids are), so recording one allocates nothing.
 #[derive(Clone)]
@@ -64,10 +65,9 @@ impl std::fmt::Debug for ShortStr {
     }
 }
 
-/// One request as recorded.
+/// One request as recorded; its id is the sequence number the journal's ring keeps beside it.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub id: u64,
     /// When the request arrived, epoch milliseconds.
     pub time_ms: i64,
     pub method: Method,
@@ -100,9 +100,9 @@ impl Entry {
         }
     }
 
-    fn view(&self, names: &[Arc<str>]) -> Value {
+    fn view(&self, id: u64, names: &[Arc<str>]) -> Value {
         json!({
-            "id": self.id,
+            "id": id,
             "time": iso_from_millis(self.time_ms),
             "timeMs": self.time_ms,
             "method": self.method.as_str(),
@@ -123,104 +123,52 @@ fn scenario_name(key: Option<u32>, names: &[Arc<str>]) -> Option<&str> {
     names.get(key? as usize).map(|n| &**n)
 }
 
-/// Slots are allocated this many at a time, as the journal fills.
-const CHUNK: usize = 1024;
-
-type Slot = Mutex<Option<Entry>>;
-
 /// The bounded journal.
 pub struct Journal {
-    capacity: usize,
-    chunks: Box<[OnceLock<Box<[Slot]>>]>,
-    /// The id of the next entry; entry `id` lives in slot `id % capacity`.
-    next: AtomicU64,
-}
-
-fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Entry>> {
-    slot.lock().unwrap_or_else(|p| p.into_inner())
+    ring: Ring<Entry>,
 }
 
 impl Journal {
     pub fn new(capacity: usize) -> Self {
         Journal {
-            capacity,
-            chunks: (0..capacity.div_ceil(CHUNK))
-                .map(|_| OnceLock::new())
-                .collect(),
-            next: AtomicU64::new(1),
+            ring: Ring::new(capacity),
         }
     }
 
     pub fn is_enabled(&self) -> bool {
-        self.capacity > 0
+        self.ring.capacity() > 0
     }
 
-    /// Record one request (its `id` is assigned here).
-    pub fn push(&self, mut entry: Entry) {
-        if self.capacity == 0 {
-            return;
-        }
-        entry.id = self.next.fetch_add(1, Ordering::Relaxed);
-        let index = (entry.id % self.capacity as u64) as usize;
-        let Some(chunk) = self.chunks.get(index / CHUNK) else {
-            return;
-        };
-        let slots = chunk.get_or_init(|| {
-            let len = CHUNK.min(self.capacity - index / CHUNK * CHUNK);
-            (0..len).map(|_| Mutex::new(None)).collect()
-        });
-        if let Some(slot) = slots.get(index % CHUNK) {
-            *lock(slot) = Some(entry);
-        }
-    }
-
-    /// Every slot allocated so far.
-    fn slots(&self) -> impl Iterator<Item = &Slot> {
-        self.chunks
-            .iter()
-            .filter_map(OnceLock::get)
-            .flat_map(|chunk| chunk.iter())
+    /// Record one request; its id is assigned here, from 1 up.
+    pub fn push(&self, entry: Entry) {
+        self.ring.push(entry);
     }
 
     /// The entries `filter` accepts, oldest first, as JSON; `names` are the scenario names
     /// by key.
     pub fn query(&self, filter: &Filter, names: &[Arc<str>]) -> Vec<Value> {
-        let mut matching: Vec<Entry> = self
-            .slots()
-            .filter_map(|slot| {
-                lock(slot)
-                    .as_ref()
-                    .filter(|e| filter.accepts(e, names))
-                    .cloned()
-            })
-            .collect();
-        matching.sort_by_key(|e| e.id);
-        matching.iter().map(|e| e.view(names)).collect()
+        self.ring
+            .snapshot_with_seq(|e| filter.accepts(e, names))
+            .iter()
+            .map(|(id, e)| e.view(*id, names))
+            .collect()
     }
 
     pub fn count(&self, filter: &Filter, names: &[Arc<str>]) -> usize {
-        self.slots()
-            .filter(|slot| {
-                lock(slot)
-                    .as_ref()
-                    .is_some_and(|e| filter.accepts(e, names))
-            })
-            .count()
+        self.ring.count(|e| filter.accepts(e, names))
     }
 
     pub fn len(&self) -> usize {
-        self.slots().filter(|slot| lock(slot).is_some()).count()
+        self.ring.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.ring.is_empty()
     }
 
-    /// Forget every entry; how many there were.
+    /// Forget every entry; how many there were. Ids go on from where they were.
     pub fn clear(&self) -> usize {
-        self.slots()
-            .filter(|slot| lock(slot).take().is_some())
-            .count()
+        self.ring.clear()
     }
 }
 
@@ -349,6 +297,11 @@ impl Filter {
                         "since must be epoch milliseconds (an integer) or an ISO-8601 time"
                             .to_string()
                     })?,
+                    // In a query string a `+` arrives as a space: `+05:30` as ` 05:30`.
+                    Value::String(s) if from_query && s.trim().contains(' ') => parse_since(s)
+                        .map_err(|e| {
+                            format!("{e} (in a query string, write the + of an offset as %2B)")
+                        })?,
                     Value::String(s) => parse_since(s)?,
                     _ => {
                         return Err(
@@ -395,76 +348,59 @@ pub fn parse_since(text: &str) -> Result<i64, String> {
     if let Ok(ms) = t.parse::<i64>() {
         return Ok(ms);
     }
-    parse_iso(t).ok_or_else(|| {
-        format!("since {text:?} is neither epoch milliseconds nor an ISO-8601 time such as 2026-01-01T10:00:00Z")
+    parse_iso(t).map_err(|why| {
+        format!("since {text:?} is neither epoch milliseconds nor an ISO-8601 time such as 2026-01-01T10:00:00Z: {why}")
     })
 }
 
-fn parse_iso(t: &str) -> Option<i64> {
-    let b = t.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let s = t.get(range)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
+/// jiff's reader of the ISO-8601 forms (RFC 3339 and the Temporal grammar), with its defaults.
+static ISO_8601: DateTimeParser = DateTimeParser::new();
+
+/// Epoch milliseconds of an ISO-8601 date, or date and time; the error says why not.
+fn parse_iso(t: &str) -> Result<i64, String> {
+    // Pieces rather than a `Timestamp`: a `since` may leave out the offset (UTC) or the time
+    // (midnight), which a timestamp may not.
+    let pieces = ISO_8601.parse_pieces(t).map_err(|e| e.to_string())?;
+    if pieces.time_zone_annotation().is_some() {
+        // Naming a zone would need a time zone database for one filter.
+        return Err("a time zone name is not read here; write an offset such as +05:30".into());
+    }
+    if pieces.time().is_some() && !gives_seconds(t) {
+        return Err("give the seconds too, as in 2026-01-01T10:00:00Z".into());
+    }
+    let time = pieces.time().unwrap_or(Time::midnight());
+    let offset = pieces.to_numeric_offset().unwrap_or(Offset::UTC);
+    let instant = offset
+        .to_timestamp(pieces.date().to_datetime(time))
+        .map_err(|e| e.to_string())?;
+    Ok(instant.as_millisecond())
+}
+
+/// Whether the time of day of `t`, text jiff has read, gives its seconds. jiff also reads
+/// ISO-8601's reduced precision (`T10:00`, `T10`); `since` asks for the seconds, as it always
+/// has: a filter's accepted forms can be loosened later, not tightened without breaking
+/// someone. Digits are counted, so the basic form (`T100000`) passes too.
+fn gives_seconds(t: &str) -> bool {
+    // In text jiff has read, the first of these is the separator between date and time.
+    let Some(at) = t.find(['T', 't', ' ']) else {
+        return true;
     };
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let days = days_from_civil(year, month as u32, day as u32);
-    let mut ms = days.checked_mul(86_400_000)?;
-    if b.len() == 10 {
-        return Some(ms);
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    ms += (h * 3600 + m * 60 + s) * 1000;
-    let mut rest = &t[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let first3: String = frac[..digits]
-            .chars()
-            .chain("000".chars())
-            .take(3)
-            .collect();
-        ms += first3.parse::<i64>().ok()?;
-        rest = &frac[digits..];
-    }
-    let offset_ms = match rest {
-        "" | "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let hm = rest[1..].replace(':', "");
-            if hm.len() != 4 || !hm.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            let oh: i64 = hm[..2].parse().ok()?;
-            let om: i64 = hm[2..].parse().ok()?;
-            sign * (oh * 3600 + om * 60) * 1000
-        }
-    };
-    Some(ms - offset_ms)
+    let time = t.get(at + 1..).unwrap_or("");
+    let end = time
+        .find(|c: char| !(c.is_ascii_digit() || c == ':'))
+        .unwrap_or(time.len());
+    time.get(..end)
+        .unwrap_or("")
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count()
+        >= 6
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ring::CHUNK;
 
     fn names() -> Vec<Arc<str>> {
         vec![Arc::from("success")]
@@ -472,7 +408,6 @@ mod tests {
 
     fn entry(id: &str, status: Option<u16>, time_ms: i64) -> Entry {
         Entry {
-            id: 0,
             time_ms,
             method: Method::POST,
             route: RouteKind::GetJourney,
@@ -506,7 +441,13 @@ mod tests {
         let all = journal.query(&Filter::default(), &names());
         assert_eq!(all[0]["journeyId"], "b");
         assert_eq!(all[0]["latencyMs"], 1.5);
+        let ids: Vec<&Value> = all.iter().map(|e| &e["id"]).collect();
+        assert_eq!(ids, [2, 3, 4]);
         assert_eq!(journal.clear(), 3);
+        assert!(journal.is_empty());
+        // Ids go on after a clear, so an id a test kept never names another request.
+        journal.push(entry("c", Some(200), 5));
+        assert_eq!(journal.query(&Filter::default(), &names())[0]["id"], 5);
     }
 
     #[test]
@@ -569,6 +510,72 @@ mod tests {
         ] {
             assert!(parse_since(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn since_reads_every_form_of_offset() {
+        const MIDNIGHT: i64 = 1_767_225_600_000;
+        for text in [
+            "2026-01-01T05:30:00+05:30",
+            "2026-01-01T05:30:00+0530",
+            "2026-01-01T05:00:00+05",
+            "2025-12-31T18:30:00-05:30",
+            "2025-12-31T19:00:00.000-05:00",
+            "2026-01-01T00:00:00+00:00",
+            "2026-01-01T00:00:00-00:00",
+            "2026-01-01t00:00:00z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T00:00:00",
+        ] {
+            assert_eq!(parse_since(text), Ok(MIDNIGHT), "{text}");
+        }
+        assert_eq!(
+            parse_since("2026-01-01T05:30:00.123456+05:30"),
+            Ok(MIDNIGHT + 123)
+        );
+    }
+
+    #[test]
+    fn since_refuses_a_date_the_calendar_lacks() {
+        assert_eq!(parse_since("2028-02-29"), Ok(1_835_395_200_000));
+        for bad in [
+            "2026-02-30",
+            "2026-02-29",
+            "2026-04-31T00:00:00Z",
+            "2026-02-30T10:00:00+05:30",
+        ] {
+            let e = parse_since(bad).unwrap_err();
+            assert!(e.starts_with(&format!("since {bad:?}")), "{e}");
+            assert!(e.contains("2026-01-01T10:00:00Z"), "{e}");
+        }
+    }
+
+    #[test]
+    fn since_errors_say_what_to_write() {
+        for (bad, needle) in [
+            ("2026-01-01T10:00", "give the seconds"),
+            ("2026-01-01T10:00:00[Asia/Kolkata]", "offset such as +05:30"),
+            ("yesterday", "2026-01-01T10:00:00Z"),
+        ] {
+            let e = parse_since(bad).unwrap_err();
+            assert!(e.starts_with("since "), "{e}");
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+        // `+` in a query string is a space once decoded.
+        let e = Filter::from_query("since=2026-01-01T05:30:00+05:30").unwrap_err();
+        assert!(e.contains("%2B"), "{e}");
+        assert_eq!(
+            Filter::from_query("since=2026-01-01T05:30:00%2B05:30").map(|f| f.since),
+            Ok(Some(1_767_225_600_000))
+        );
+    }
+
+    /// The ring keeps the id beside the entry, so the entry does not carry it: a slot is
+    /// still the 160 bytes (168 with its lock) it was when the id was a field.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_recorded_entry_stays_within_its_size() {
+        assert!(std::mem::size_of::<(u64, Entry)>() <= 160);
     }
 
     #[test]

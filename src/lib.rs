@@ -16,7 +16,8 @@
 //!   [`error`] the provider's JSON error format, built in one place.
 //! - [`journal`] records every provider request before it is answered; [`fault`] makes
 //!   requests and callbacks misbehave on purpose; [`metrics`] counts for Prometheus;
-//!   [`live`] holds the catalogue being served, which [`reload`] replaces under `--watch`.
+//!   [`live`] holds the catalogue being served, which [`reload`] replaces under `--watch`;
+//!   the journal and the callback log keep their newest entries in a [`ring`].
 //! - [`contract`] infers schemas from JSON documents and reports, path by path, where recorded
 //!   real responses and the scenarios disagree; it also records sanitized real responses.
 //! - [`cli`] is the command line; `main.rs` only maps its result to an exit code.
@@ -40,6 +41,7 @@ pub mod metrics;
 pub mod page;
 pub mod reload;
 pub mod render;
+pub mod ring;
 pub mod router;
 pub mod scenario;
 pub mod server;

@@ -123,6 +123,14 @@ async fn the_journal_records_every_provider_request_with_why_its_scenario_was_ch
         0
     );
     assert_eq!(count(&server, &json!({ "since": "2000-01-01" })).await, 8);
+    assert_eq!(
+        count(&server, &json!({ "since": "2999-01-01T05:30:00+05:30" })).await,
+        0
+    );
+    assert_eq!(
+        requests(&server, "since=2000-01-01T05:30:00.5%2B05:30").await["count"],
+        8
+    );
 
     let cleared = admin(&server, Method::DELETE, "requests", "").await;
     assert_eq!(cleared.json()["deleted"], 8);
@@ -136,6 +144,15 @@ async fn bad_journal_filters_are_400s_in_the_provider_format() {
     for query in ["colour=red", "status=abc", "since=yesterday", "status=7xx"] {
         let reply = admin(&server, Method::GET, &format!("requests?{query}"), "").await;
         reply.assert_provider_error(400);
+    }
+    // A date the calendar lacks, and an offset whose + the query string turned into a space.
+    for (query, needle) in [
+        ("since=2026-02-30", "2026-02-30"),
+        ("since=2026-01-01T10:00:00+05:30", "%2B"),
+    ] {
+        let reply = admin(&server, Method::GET, &format!("requests?{query}"), "").await;
+        let message = reply.assert_provider_error(400);
+        assert!(message.contains(needle), "{message}");
     }
     for body in [
         r#"{"journeyId": 5}"#,

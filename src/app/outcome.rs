@@ -135,7 +135,6 @@ impl App {
         let plan = trace.fault.take();
         let response = self.respond_to(answer, span, plan.is_some());
         let mut entry = Entry {
-            id: 0,
             time_ms: self.millis_at(started),
             method: trace.method,
             route: trace.route,

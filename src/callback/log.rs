@@ -1,11 +1,9 @@
 //! The callback log: every delivery attempt, and every callback that was never attempted to
 //! the end (queue full, shutdown, reset), kept in memory for `GET /__admin/callbacks`.
 //!
-//! Bounded by `--callback-log-entries`; the oldest entries are dropped first. The lock is held
-//! for one push or one copy, never across an attempt.
-
-use std::collections::VecDeque;
-use std::sync::Mutex;
+//! Bounded by `--callback-log-entries`; the oldest entries are dropped first. Each kind is kept
+//! in a [`Ring`](crate::ring::Ring), whose slot locks are held for one push or one copy, never
+//! across an attempt.
 
 use serde::Serialize;
 
@@ -48,60 +46,4 @@ pub struct Lost {
     /// `queue_full`, `shutdown`, `reset` or `fault` (a `drop` callback fault).
     pub reason: &'static str,
     pub at: String,
-}
-
-/// A bounded, ordered log.
-pub struct Log<T> {
-    capacity: usize,
-    entries: Mutex<VecDeque<T>>,
-}
-
-impl<T: Clone> Log<T> {
-    pub fn new(capacity: usize) -> Self {
-        Log {
-            capacity,
-            entries: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    pub fn push(&self, entry: T) {
-        if self.capacity == 0 {
-            return;
-        }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        while entries.len() >= self.capacity {
-            entries.pop_front();
-        }
-        entries.push_back(entry);
-    }
-
-    /// A copy of the entries that `keep` accepts, oldest first.
-    pub fn snapshot(&self, keep: impl Fn(&T) -> bool) -> Vec<T> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.iter().filter(|e| keep(e)).cloned().collect()
-    }
-
-    pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keeps_the_newest_entries() {
-        let log = Log::new(2);
-        for i in 0..5 {
-            log.push(i);
-        }
-        assert_eq!(log.snapshot(|_| true), vec![3, 4]);
-        assert_eq!(log.snapshot(|e| *e == 4), vec![4]);
-        log.clear();
-        assert!(log.snapshot(|_| true).is_empty());
-    }
 }

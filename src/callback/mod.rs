@@ -30,9 +30,10 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::client::OutboundClient;
+use crate::ring::Ring;
 use crate::time::{iso_from_millis, now_millis};
 use delivery::later;
-use log::{Attempt, Log, Lost};
+use log::{Attempt, Lost};
 pub use signing::SigningKey;
 
 /// How callbacks are delivered: the `--callback-*` flags.
@@ -172,8 +173,8 @@ pub struct Dispatcher {
     /// The instant after which nothing more is attempted, once a drain has begun.
     drain: watch::Sender<Option<Instant>>,
     idle: Notify,
-    attempts: Log<Attempt>,
-    lost: Log<Lost>,
+    attempts: Ring<Attempt>,
+    lost: Ring<Lost>,
     delivered: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
@@ -199,8 +200,8 @@ impl Dispatcher {
             }
         };
         Dispatcher {
-            attempts: Log::new(settings.log_entries),
-            lost: Log::new(settings.log_entries),
+            attempts: Ring::new(settings.log_entries),
+            lost: Ring::new(settings.log_entries),
             auth_header,
             client,
             observer,
