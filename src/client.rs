@@ -7,11 +7,11 @@
 //! logs and the callback log say *what* went wrong (timeout, refused, reset...), not just that
 //! something did.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -74,9 +74,7 @@ impl OutboundError {
 #[derive(Debug, Clone)]
 pub struct OutboundResponse {
     pub status: StatusCode,
-    pub headers: HeaderMap,
     pub body: Bytes,
-    pub elapsed: Duration,
 }
 
 /// A shared, cloneable client (connections are pooled per host).
@@ -138,7 +136,6 @@ impl OutboundClient {
         let request = request
             .body(Full::new(body))
             .map_err(|e| OutboundError::new(OutboundErrorKind::InvalidUrl, e.to_string()))?;
-        let started = Instant::now();
         let exchange = async {
             let response = self.inner.request(request).await.map_err(classify)?;
             let (parts, body) = response.into_parts();
@@ -152,9 +149,7 @@ impl OutboundClient {
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok((parts, body))) => Ok(OutboundResponse {
                 status: parts.status,
-                headers: parts.headers,
                 body,
-                elapsed: started.elapsed(),
             }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(OutboundError::new(

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::callback::CallbackSettings;
+pub use crate::callback::{CallbackSettings, SigningKey};
 use crate::scenario::loader::CatalogueSource;
 
 /// A duration flag or variable, by the crate's one rule ([`crate::time::parse_duration`]).

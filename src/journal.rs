@@ -20,7 +20,8 @@ use hyper::Method;
 use jiff::civil::Time;
 use jiff::fmt::temporal::DateTimeParser;
 use jiff::tz::Offset;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::ring::Ring;
 use crate::time::iso_from_millis;
@@ -100,23 +101,55 @@ impl Entry {
         }
     }
 
-    fn view(&self, id: u64, names: &[Arc<str>]) -> Value {
-        json!({
-            "id": id,
-            "time": iso_from_millis(self.time_ms),
-            "timeMs": self.time_ms,
-            "method": self.method.as_str(),
-            "path": self.path(),
-            "route": self.route.as_str(),
-            "journeyId": self.journey_id.as_ref().map(ShortStr::as_str),
-            "scenario": scenario_name(self.scenario, names),
-            "selection": self.selection,
-            "status": self.status,
-            "latencyMs": self.latency_us as f64 / 1000.0,
-            "fault": self.fault.as_deref(),
-            "faultSource": self.fault_source,
-        })
+    fn view(&self, id: u64, names: &[Arc<str>]) -> RecordedRequest {
+        RecordedRequest {
+            id,
+            time: iso_from_millis(self.time_ms),
+            time_ms: self.time_ms,
+            method: self.method.as_str().to_string(),
+            path: self.path(),
+            route: self.route.as_str(),
+            journey_id: self.journey_id.as_ref().map(|id| id.as_str().to_string()),
+            scenario: scenario_name(self.scenario, names).map(str::to_string),
+            selection: self.selection,
+            status: self.status,
+            latency_ms: self.latency_us as f64 / 1000.0,
+            fault: self.fault.as_deref().map(str::to_string),
+            fault_source: self.fault_source,
+        }
     }
+}
+
+/// One request to the provider surface, as the journal recorded it (and as
+/// `GET /__admin/requests` lists it, in these JSON names).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// 1 for the first request recorded, then one more for each; never reused.
+    pub id: u64,
+    /// When the request arrived, ISO-8601 UTC.
+    pub time: String,
+    /// [`RecordedRequest::time`] in epoch milliseconds.
+    pub time_ms: i64,
+    pub method: String,
+    pub path: String,
+    /// `create-journey-url`, `get-journey`, or `other` (a path the provider does not serve).
+    pub route: &'static str,
+    pub journey_id: Option<String>,
+    /// The scenario chosen for the request.
+    pub scenario: Option<String>,
+    /// Why that scenario: `binding`, `prefix`, `header`, `default` (get-journey);
+    /// `header`, `external_reference_id`, `default` (create-journey-url).
+    pub selection: Option<&'static str>,
+    /// The status answered; `None` when none went out (a reset, empty or hang fault).
+    pub status: Option<u16>,
+    /// From arrival to the moment the answer was handed over (or the fault began).
+    pub latency_ms: f64,
+    /// The fault the request got, as written (`delay:2s; status:504`).
+    pub fault: Option<String>,
+    /// Where the fault came from: `header`, `journey_rule`, `rule` or `scenario`.
+    pub fault_source: Option<&'static str>,
 }
 
 fn scenario_name(key: Option<u32>, names: &[Arc<str>]) -> Option<&str> {
@@ -144,9 +177,8 @@ impl Journal {
         self.ring.push(entry);
     }
 
-    /// The entries `filter` accepts, oldest first, as JSON; `names` are the scenario names
-    /// by key.
-    pub fn query(&self, filter: &Filter, names: &[Arc<str>]) -> Vec<Value> {
+    /// The entries `filter` accepts, oldest first; `names` are the scenario names by key.
+    pub fn query(&self, filter: &Filter, names: &[Arc<str>]) -> Vec<RecordedRequest> {
         self.ring
             .snapshot_with_seq(|e| filter.accepts(e, names))
             .iter()
@@ -172,25 +204,36 @@ impl Journal {
     }
 }
 
-/// Which entries a query wants; every field given must match.
+/// Which recorded requests a query wants: every condition given must match, and the default
+/// ([`Filter::all`]) matches every request.
+///
+/// ```
+/// use otk_mock::Filter;
+///
+/// // get-journey of one id that was answered 200, since a moment in epoch milliseconds.
+/// let filter = Filter::journey("vpn_flagged-1").with_status(200).since_ms(1_767_225_600_000);
+/// // Every create-journey-url call that failed with a 5xx.
+/// let failed = Filter::path("/api/v3/otk-service/create-journey-url").with_status_class(5);
+/// # let _ = (filter, failed);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    pub journey_id: Option<String>,
-    pub path: Option<PathFilter>,
-    pub status: Option<StatusFilter>,
+    journey_id: Option<String>,
+    path: Option<PathFilter>,
+    status: Option<StatusFilter>,
     /// Epoch milliseconds, inclusive.
-    pub since: Option<i64>,
-    pub scenario: Option<String>,
+    since: Option<i64>,
+    scenario: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathFilter {
+enum PathFilter {
     Exact(String),
     Prefix(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusFilter {
+enum StatusFilter {
     Code(u16),
     /// `5xx`: the hundreds digit.
     Class(u16),
@@ -201,6 +244,72 @@ pub enum StatusFilter {
 const FILTER_FIELDS: [&str; 5] = ["journeyId", "path", "status", "since", "scenario"];
 
 impl Filter {
+    /// Every request.
+    pub fn all() -> Filter {
+        Filter::default()
+    }
+
+    /// Requests for this journey id (get-journey of it, or the create call that made it).
+    pub fn journey(id: impl Into<String>) -> Filter {
+        Filter::all().with_journey(id)
+    }
+
+    /// Requests to this path; a path ending in `*` is a prefix (`/api/v3/otk-service/*`).
+    pub fn path(path: impl Into<String>) -> Filter {
+        Filter::all().with_path(path)
+    }
+
+    /// Requests for which this scenario was chosen.
+    pub fn scenario(name: impl Into<String>) -> Filter {
+        Filter::all().with_scenario(name)
+    }
+
+    /// Only requests for this journey id, too.
+    pub fn with_journey(mut self, id: impl Into<String>) -> Filter {
+        self.journey_id = Some(id.into());
+        self
+    }
+
+    /// Only requests to this path (or prefix, ending in `*`), too.
+    pub fn with_path(mut self, path: impl Into<String>) -> Filter {
+        let path = path.into();
+        self.path = Some(match path.strip_suffix('*') {
+            Some(prefix) => PathFilter::Prefix(prefix.to_string()),
+            None => PathFilter::Exact(path),
+        });
+        self
+    }
+
+    /// Only requests for which this scenario was chosen, too.
+    pub fn with_scenario(mut self, name: impl Into<String>) -> Filter {
+        self.scenario = Some(name.into());
+        self
+    }
+
+    /// Only requests answered with this status, too.
+    pub fn with_status(mut self, code: u16) -> Filter {
+        self.status = Some(StatusFilter::Code(code));
+        self
+    }
+
+    /// Only requests answered with a status of this class (`5` for 5xx), too.
+    pub fn with_status_class(mut self, class: u16) -> Filter {
+        self.status = Some(StatusFilter::Class(class));
+        self
+    }
+
+    /// Only requests that got no status at all (a reset, empty or hang fault), too.
+    pub fn with_no_status(mut self) -> Filter {
+        self.status = Some(StatusFilter::None);
+        self
+    }
+
+    /// Only requests that arrived at or after this time (epoch milliseconds), too.
+    pub fn since_ms(mut self, epoch_ms: i64) -> Filter {
+        self.since = Some(epoch_ms);
+        self
+    }
+
     fn accepts(&self, e: &Entry, names: &[Arc<str>]) -> bool {
         if let Some(id) = &self.journey_id {
             if e.journey_id.as_ref().map(ShortStr::as_str) != Some(id.as_str()) {
@@ -439,15 +548,31 @@ mod tests {
         assert_eq!(count("path=/api/v3/otk-service/get-journey/b"), 1);
         assert_eq!(count("path=/api/v3/otk-service/get-journey/*"), 3);
         let all = journal.query(&Filter::default(), &names());
-        assert_eq!(all[0]["journeyId"], "b");
-        assert_eq!(all[0]["latencyMs"], 1.5);
-        let ids: Vec<&Value> = all.iter().map(|e| &e["id"]).collect();
+        assert_eq!(all[0].journey_id.as_deref(), Some("b"));
+        assert_eq!(all[0].latency_ms, 1.5);
+        let ids: Vec<u64> = all.iter().map(|e| e.id).collect();
         assert_eq!(ids, [2, 3, 4]);
+        // The admin API's JSON names.
+        let json = serde_json::to_value(&all[0]).unwrap();
+        assert_eq!(json["journeyId"], "b");
+        assert_eq!(json["latencyMs"], 1.5);
+        assert_eq!(json["faultSource"], Value::Null);
+        // The builder asks what the query parameters ask.
+        let built = Filter::journey("a").with_status(200).since_ms(4);
+        assert_eq!(
+            built,
+            Filter::from_query("journeyId=a&status=200&since=4").unwrap()
+        );
+        assert_eq!(
+            Filter::path("/api/v3/otk-service/get-journey/*").with_status_class(5),
+            Filter::from_query("path=/api/v3/otk-service/get-journey/*&status=5xx").unwrap()
+        );
+        assert_eq!(journal.count(&Filter::all().with_no_status(), &names()), 1);
         assert_eq!(journal.clear(), 3);
         assert!(journal.is_empty());
         // Ids go on after a clear, so an id a test kept never names another request.
         journal.push(entry("c", Some(200), 5));
-        assert_eq!(journal.query(&Filter::default(), &names())[0]["id"], 5);
+        assert_eq!(journal.query(&Filter::default(), &names())[0].id, 5);
     }
 
     #[test]
@@ -460,8 +585,8 @@ mod tests {
         let all = journal.query(&Filter::default(), &names());
         assert_eq!(all.len(), CHUNK + 10);
         let first = 3 * CHUNK as i64 - (CHUNK as i64 + 10);
-        assert_eq!(all[0]["timeMs"], first);
-        assert_eq!(all.last().unwrap()["timeMs"], 3 * CHUNK as i64 - 1);
+        assert_eq!(all[0].time_ms, first);
+        assert_eq!(all.last().unwrap().time_ms, 3 * CHUNK as i64 - 1);
     }
 
     #[test]

@@ -1,50 +1,103 @@
 //! otk-mock: a mock provider and contract-test server for Signzy's One Touch KYC (OTK) API.
 //!
-//! The architecture in a page:
+//! # Use from Rust tests
 //!
-//! - [`scenario`] holds the model of one outcome and how a request picks one; its
-//!   [`scenario::loader`] reads `scenarios/*.toml` from a directory or from the bundle compiled
-//!   into the binary.
-//! - [`render`] turns (scenario, journey, fake [`render::person`]) into a JSON document through
-//!   Tera, or, for a new journey of a known shape, by filling a skeleton Tera rendered once
-//!   ([`render::skeleton`]); [`catalogue`] loads scenarios and templates together and renders each once before
-//!   anything is served, so a broken file stops start-up with every error named.
-//! - [`journey`] holds what the mock knows of one journey: created journeys, their store and
-//!   lifecycle; [`callback`] delivers their results to the app's `callbackUrl`.
-//! - [`server`] is the hyper accept loop (limits, timeouts, graceful shutdown); [`routes`] the
-//!   provider surface; [`page`] the hosted journey page; [`admin`] the `/__admin` API;
-//!   [`error`] the provider's JSON error format, built in one place.
-//! - [`journal`] records every provider request before it is answered; [`fault`] makes
-//!   requests and callbacks misbehave on purpose; [`metrics`] counts for Prometheus;
-//!   [`live`] holds the catalogue being served, which [`reload`] replaces under `--watch`;
-//!   the journal and the callback log keep their newest entries in a [`ring`].
-//! - [`contract`] infers schemas from JSON documents and reports, path by path, where recorded
-//!   real responses and the scenarios disagree; it also records sanitized real responses.
-//! - [`cli`] is the command line; `main.rs` only maps its result to an exit code.
+//! Start a mock on a free port, give its [`MockServer::uri`] to the app under test instead of
+//! the provider's host, and ask the mock what happened:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use otk_mock::{Filter, MockServer};
+//!
+//! let server = MockServer::builder().seed(7).auto_complete_after(None).start().await?;
+//! let base_url = server.uri(); // "http://127.0.0.1:PORT": configure the app with it
+//! # let _ = base_url;
+//! // ... exercise the app ...
+//! assert_eq!(server.request_count(Filter::journey("vpn_flagged-1")).await, 0);
+//! assert!(server.callbacks().await.attempts.is_empty());
+//! server.reset().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`MockServer`] and [`MockApp`] (the same mock answering in process, without a socket) are
+//! the library's API; the rest of the crate is the `otk-mock` program.
+//!
+//! # The architecture in a page
+//!
+//! Layers, with imports pointing down only (`../shared/tools/module-cycles` checks it in CI):
+//!
+//! ```text
+//!  entry points  mock (MockServer, MockApp) · cli · server (accept loop, connection driver)
+//!                · reload (--watch)
+//!  router        request → surface → app::conclude; any http_body::Body, socket or not
+//!  surfaces      api (provider routes) · admin (/__admin) · page (/journey/{id})
+//!                plain functions over &App that return an Outcome
+//!  app           App: the shared state; Outcome → response, journal, metrics, fault act
+//!  domain        scenario · catalogue · render · journey · callback · fault · journal
+//!                · metrics · live · cache · contract
+//!  bottom        wire (Body, ApiError, responses, read_body, RouteKind, Connection handle)
+//!                · time · text · hash · ring · client (outbound HTTP)
+//! ```
+//!
+//! - `scenario` is the model of one outcome and its loader; `render` turns (scenario, journey
+//!   facts, fake person) into a document through Tera, or by filling a skeleton Tera rendered
+//!   once; `catalogue` loads and checks scenarios and templates together, rendering each
+//!   before anything is served; `live` is the catalogue being served (`reload` swaps it).
+//! - `journey` holds created journeys (store, lifecycle, creation, completion, timers) and
+//!   hands finished ones to `callback`, which delivers them with retries and keeps a log.
+//! - `journal` records every provider request before it is answered; `fault` makes requests
+//!   and callbacks misbehave on purpose; `metrics` counts for Prometheus; `cache` keeps
+//!   rendered bodies.
+//! - `contract` infers schemas from JSON documents and reports where recorded real
+//!   responses and the scenarios disagree; it also records sanitized real responses.
+//! - A surface decides an `app::Outcome` (the answer, and for provider requests a trace:
+//!   route, journey, scenario and why, fault); `App::conclude` alone writes the journal and
+//!   the metrics and acts out the fault, so no handler can forget to, or do it twice.
 
-pub mod admin;
-pub mod api;
+mod admin;
+mod api;
+#[doc(hidden)]
 pub mod app;
-pub mod cache;
-pub mod callback;
+mod cache;
+mod callback;
+#[doc(hidden)]
 pub mod catalogue;
+#[doc(hidden)]
 pub mod cli;
-pub mod client;
+mod client;
+#[doc(hidden)]
 pub mod config;
+#[doc(hidden)]
 pub mod contract;
-pub mod fault;
-pub mod hash;
-pub mod journal;
-pub mod journey;
-pub mod live;
-pub mod metrics;
-pub mod page;
-pub mod reload;
-pub mod render;
-pub mod ring;
-pub mod router;
+mod fault;
+mod hash;
+mod journal;
+mod journey;
+mod live;
+mod metrics;
+mod mock;
+mod page;
+mod reload;
+mod render;
+mod ring;
+mod router;
+#[doc(hidden)]
 pub mod scenario;
+#[doc(hidden)]
 pub mod server;
-pub mod text;
-pub mod time;
+mod text;
+mod time;
+#[doc(hidden)]
 pub mod wire;
+
+pub use callback::log::{Attempt as CallbackAttempt, Lost as LostCallback};
+pub use callback::{Stats as CallbackStats, WRONG_AUTH_KEY};
+pub use journal::{Filter, RecordedRequest};
+pub use journey::record::CallbackStatus;
+pub use mock::{
+    CallbackLog, EndedBy, FaultRule, JourneyInfo, JourneyState, MockApp, MockError, MockServer,
+    MockServerBuilder, StartError,
+};
+pub use wire::Body;

@@ -38,18 +38,6 @@ type Chunk<T> = OnceLock<Box<[Slot<T>]>>;
 /// - A read is oldest first, with no entry twice. It is not one instant: slots are read one
 ///   at a time, so while pushes are in flight it can miss an entry whose push has its number
 ///   but has not written yet, and can show an entry that is about to be replaced.
-///
-/// ```
-/// use otk_mock::ring::Ring;
-///
-/// let ring = Ring::new(2);
-/// assert_eq!(ring.push("a"), 1);
-/// ring.push("b");
-/// ring.push("c");
-/// assert_eq!(ring.snapshot(|_| true), ["b", "c"]);
-/// assert_eq!(ring.snapshot_with_seq(|e| *e == "c"), [(3, "c")]);
-/// assert_eq!(ring.clear(), 2);
-/// ```
 pub struct Ring<T> {
     capacity: usize,
     chunks: Box<[Chunk<T>]>,
@@ -177,6 +165,17 @@ impl<T> Ring<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keeps_the_newest_in_order_with_their_numbers() {
+        let ring = Ring::new(2);
+        assert_eq!(ring.push("a"), 1);
+        ring.push("b");
+        ring.push("c");
+        assert_eq!(ring.snapshot(|_| true), ["b", "c"]);
+        assert_eq!(ring.snapshot_with_seq(|e| *e == "c"), [(3, "c")]);
+        assert_eq!(ring.clear(), 2);
+    }
 
     #[test]
     fn keeps_the_newest_entries_oldest_first() {

@@ -39,14 +39,6 @@ pub fn ascii_string(bytes: &[u8]) -> String {
     std::str::from_utf8(bytes).unwrap_or_default().to_owned()
 }
 
-/// `value` in signed decimal (`{value}`).
-pub fn push_int(out: &mut Vec<u8>, value: i64) {
-    if value < 0 {
-        out.push(b'-');
-    }
-    push_uint(out, value.unsigned_abs());
-}
-
 /// The low `width` nibbles of `value` as lowercase hex, most significant first, zero-padded
 /// (`{value:0width$x}` for a value that fits).
 pub fn push_hex(out: &mut Vec<u8>, value: u64, width: usize) {
@@ -134,9 +126,6 @@ mod tests {
                 let capped = w.min(20);
                 assert_eq!(with(|s| push_padded(s, v, w)), format!("{v:0capped$}"));
             }
-        }
-        for v in [0i64, -1, 42, i64::MIN, i64::MAX] {
-            assert_eq!(with(|s| push_int(s, v)), format!("{v}"));
         }
         for (v, w) in [
             (0u64, 8),

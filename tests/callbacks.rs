@@ -231,7 +231,7 @@ async fn signed_callbacks_carry_a_standard_webhooks_signature() {
     let secret = format!("whsec_{}", STANDARD.encode(key));
     let receiver = Receiver::start(Answer::FailFirst(1, 500)).await;
     let mut config = quick_config();
-    config.callbacks.signing_key = Some(otk_mock::callback::SigningKey::parse(&secret).unwrap());
+    config.callbacks.signing_key = Some(otk_mock::config::SigningKey::parse(&secret).unwrap());
     let server = start_with(config).await;
     let id = create_id(&server, &with_callback(&receiver.url), &[]).await;
     complete(&server, &id).await;

@@ -425,7 +425,7 @@ fn with_callback(url: &str) -> Value {
 async fn callback_faults_drop_duplicate_delay_and_break_the_auth_header() {
     let receiver = Receiver::start(Answer::Status(200)).await;
     let mut config = quick_config();
-    config.callbacks.signing_key = Some(otk_mock::callback::SigningKey::parse("s3cret").unwrap());
+    config.callbacks.signing_key = Some(otk_mock::config::SigningKey::parse("s3cret").unwrap());
     let server = start_with(config).await;
     let body = with_callback(&receiver.url);
 
@@ -463,7 +463,7 @@ async fn callback_faults_drop_duplicate_delay_and_break_the_auth_header() {
     let got = receiver.wait_for(3).await;
     assert_eq!(
         got[2].header("authorization"),
-        Some(otk_mock::callback::WRONG_AUTH_KEY)
+        Some(otk_mock::WRONG_AUTH_KEY)
     );
 
     // delay: the callback comes at least that long after completion.

@@ -26,7 +26,7 @@ use crate::catalogue::Catalogue;
 use crate::config::Config;
 use crate::fault::rules::{Planned, Rules};
 use crate::fault::Fault;
-use crate::journal::{Filter, Journal};
+use crate::journal::{Filter, Journal, RecordedRequest};
 use crate::journey::service::{JourneySettings, StoreObserver};
 use crate::journey::{JourneyRecord, JourneyStore, Journeys, MemoryStore};
 use crate::live::{Live, Loaded, ScenarioInfo};
@@ -130,7 +130,7 @@ impl App {
     }
 
     /// The journal's entries that `filter` accepts, oldest first (`GET /__admin/requests`).
-    pub fn requests(&self, filter: &Filter) -> Vec<serde_json::Value> {
+    pub fn requests(&self, filter: &Filter) -> Vec<RecordedRequest> {
         self.journal.query(filter, &self.metrics.scenario_names())
     }
 
@@ -293,12 +293,8 @@ impl App {
     /// Serve `catalogue` from now on (a hot reload). Cached bodies of the old catalogue are
     /// dropped, and its generation is no longer part of any cache key a request asks for.
     pub fn install(&self, catalogue: Catalogue) {
-        if catalogue.find(&self.config.default_scenario).is_none() {
-            self.reload_failed(format!(
-                "the new catalogue has no scenario {:?} (--default-scenario); known scenarios: {}",
-                self.config.default_scenario,
-                catalogue.names().join(", ")
-            ));
+        if let Err(message) = check_catalogue(&self.config, &catalogue) {
+            self.reload_failed(format!("the new catalogue cannot be served: {message}"));
             return;
         }
         warn_missing_lifecycle_scenarios(&self.config, &catalogue);
@@ -349,6 +345,20 @@ impl App {
             _ = stopping.changed() => {}
         }
     }
+}
+
+/// Whether `catalogue` can be served with `config`: it must have the default scenario (the
+/// in-progress and expired ones are only warned about). `serve`, the library and reloads
+/// all ask this.
+pub fn check_catalogue(config: &Config, catalogue: &Catalogue) -> Result<(), String> {
+    if catalogue.find(&config.default_scenario).is_none() {
+        return Err(format!(
+            "--default-scenario {:?} is not in the catalogue; known scenarios: {}",
+            config.default_scenario,
+            catalogue.names().join(", ")
+        ));
+    }
+    Ok(())
 }
 
 fn warn_missing_lifecycle_scenarios(config: &Config, catalogue: &Catalogue) {

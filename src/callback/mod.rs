@@ -169,6 +169,10 @@ pub struct Dispatcher {
     auth_header: Option<HeaderName>,
     client: Option<OutboundClient>,
     observer: Arc<dyn DeliveryObserver>,
+    /// The runtime deliveries run on: the one the dispatcher was made in, so that a callback
+    /// queued from elsewhere (a test's own runtime, through the library API) still runs
+    /// beside the server that owns it.
+    runtime: Option<tokio::runtime::Handle>,
     queue: Mutex<Queue>,
     /// The instant after which nothing more is attempted, once a drain has begun.
     drain: watch::Sender<Option<Instant>>,
@@ -205,6 +209,7 @@ impl Dispatcher {
             auth_header,
             client,
             observer,
+            runtime: tokio::runtime::Handle::try_current().ok(),
             queue: Mutex::new(Queue::default()),
             drain: watch::channel(None).0,
             idle: Notify::new(),
@@ -224,7 +229,11 @@ impl Dispatcher {
 
     /// Accept a delivery, or refuse it at once. Never waits.
     pub fn enqueue(self: &Arc<Self>, delivery: Delivery) -> Result<u64, EnqueueError> {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = self
+            .runtime
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        else {
             tracing::error!(journey_id = %delivery.journey_id, "no runtime to deliver a callback on");
             return Err(self.lose(&delivery.journey_id, None, "shutdown", EnqueueError::Closed));
         };

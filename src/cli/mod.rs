@@ -302,13 +302,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     init_logging(args.log_format);
     let config = args.config();
     let catalogue = args.catalogue.load()?;
-    if catalogue.find(&config.default_scenario).is_none() {
-        return Err(Failure::Usage(format!(
-            "--default-scenario {:?} is not in the catalogue; known scenarios: {}",
-            config.default_scenario,
-            catalogue.names().join(", ")
-        )));
-    }
+    crate::app::check_catalogue(&config, &catalogue).map_err(Failure::Usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

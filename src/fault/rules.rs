@@ -299,10 +299,11 @@ pub fn parse_rule(body: &[u8]) -> Result<RuleSpec, String> {
     let Value::Object(map) = value else {
         return Err("value must be of type object".to_string());
     };
-    parse_rule_map(&map)
+    parse_rule_fields(&map)
 }
 
-fn parse_rule_map(map: &Map<String, Value>) -> Result<RuleSpec, String> {
+/// Read a rule from its fields (a JSON object's, or the library's `FaultRule`).
+pub fn parse_rule_fields(map: &Map<String, Value>) -> Result<RuleSpec, String> {
     const FIELDS: [&str; 6] = [
         "inject",
         "journeyId",

@@ -18,6 +18,6 @@ pub mod record;
 pub mod service;
 pub mod store;
 
-pub use record::{JourneyRecord, State};
-pub use service::{JourneyError, JourneySettings, Journeys};
+pub use record::JourneyRecord;
+pub use service::{JourneyError, Journeys};
 pub use store::{JourneyStore, MemoryStore};

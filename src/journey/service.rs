@@ -86,6 +86,9 @@ pub struct Journeys {
     pub(super) settings: JourneySettings,
     next_id: AtomicU64,
     me: Weak<Journeys>,
+    /// The runtime deadline timers run on: the one the journeys were made in (see the
+    /// callback dispatcher's, for why).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Tells the store how each callback delivery went.
@@ -132,6 +135,7 @@ impl Journeys {
             settings,
             next_id: AtomicU64::new(0),
             me: me.clone(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
 
@@ -533,7 +537,11 @@ impl Journeys {
         let Some((at, _)) = next_due(record, &self.settings.policy) else {
             return;
         };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = self
+            .runtime
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        else {
             return;
         };
         let me = self.me.clone();
