@@ -30,7 +30,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry as Exposition;
 
-use crate::fault::Fault;
+use crate::fault::{Fault, KINDS as FAULT_KINDS};
 use crate::wire::RouteKind;
 
 /// Status codes counted under their own label; anything else is `other`, no status `none`.
@@ -71,16 +71,6 @@ fn shard() -> usize {
 const BUCKETS_US: [u64; 15] = [
     500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
     2_500_000, 5_000_000, 10_000_000, 30_000_000,
-];
-
-const FAULT_KINDS: [&str; 7] = [
-    "delay",
-    "status",
-    "reset",
-    "empty",
-    "malformed",
-    "truncated",
-    "hang",
 ];
 
 fn slot(status: Option<u16>) -> usize {
@@ -262,9 +252,7 @@ impl Metrics {
             self.faults[0].fetch_add(1, Ordering::Relaxed);
         }
         if let Some(outcome) = fault.outcome {
-            if let Some(i) = FAULT_KINDS.iter().position(|k| *k == outcome.kind()) {
-                self.faults[i].fetch_add(1, Ordering::Relaxed);
-            }
+            self.faults[outcome.slot()].fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -92,17 +92,35 @@ fn bad(message: impl fmt::Display) -> FaultSyntaxError {
     FaultSyntaxError(format!("{message}; {SYNTAX}"))
 }
 
+/// Every kind a fault is counted under, by [`Fault::kind`] and [`Outcome::slot`]: a delay,
+/// then each outcome.
+pub const KINDS: [&str; 7] = [
+    "delay",
+    "status",
+    "reset",
+    "empty",
+    "malformed",
+    "truncated",
+    "hang",
+];
+
 impl Outcome {
+    /// Where the outcome's kind sits in [`KINDS`] (the match makes every new outcome take
+    /// one; the index into `KINDS` makes it name one).
+    pub fn slot(self) -> usize {
+        match self {
+            Outcome::Status { .. } => 1,
+            Outcome::Reset => 2,
+            Outcome::Empty => 3,
+            Outcome::Malformed => 4,
+            Outcome::Truncated => 5,
+            Outcome::Hang => 6,
+        }
+    }
+
     /// The name metrics and logs use.
     pub fn kind(self) -> &'static str {
-        match self {
-            Outcome::Status { .. } => "status",
-            Outcome::Reset => "reset",
-            Outcome::Empty => "empty",
-            Outcome::Malformed => "malformed",
-            Outcome::Truncated => "truncated",
-            Outcome::Hang => "hang",
-        }
+        KINDS[self.slot()]
     }
 }
 
