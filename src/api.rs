@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use hyper::header::AUTHORIZATION;
+use hyper::header::{HeaderName, AUTHORIZATION};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::{named_scenario, App, Trace};
@@ -250,41 +250,46 @@ fn scenario_header<B>(request: &Request<B>) -> Result<Option<String>, ApiError> 
     }
 }
 
-/// `X-Mock-Callback-Delay` of a create call, by the crate's one duration rule.
-fn callback_delay_header<B>(request: &Request<B>) -> Result<Option<Duration>, ApiError> {
-    let Some(value) = request.headers().get(&CALLBACK_DELAY_HEADER) else {
+/// A `X-Mock-*` header read with `parse`; a value that is not visible ASCII or does not
+/// parse is a 400 naming the header (`label`).
+fn parsed_header<B, T, E: std::fmt::Display>(
+    request: &Request<B>,
+    name: &HeaderName,
+    label: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, ApiError> {
+    let Some(value) = request.headers().get(name) else {
         return Ok(None);
     };
     let text = value
         .to_str()
-        .map_err(|_| ApiError::bad_request("X-Mock-Callback-Delay must be visible ASCII"))?;
-    crate::time::parse_duration(text)
+        .map_err(|_| ApiError::bad_request(format!("{label} must be visible ASCII")))?;
+    parse(text)
         .map(Some)
-        .map_err(|e| ApiError::bad_request(format!("X-Mock-Callback-Delay: {e}")))
+        .map_err(|e| ApiError::bad_request(format!("{label}: {e}")))
+}
+
+/// `X-Mock-Callback-Delay` of a create call, by the crate's one duration rule.
+fn callback_delay_header<B>(request: &Request<B>) -> Result<Option<Duration>, ApiError> {
+    parsed_header(
+        request,
+        &CALLBACK_DELAY_HEADER,
+        "X-Mock-Callback-Delay",
+        crate::time::parse_duration,
+    )
 }
 
 /// `X-Mock-Fault`: a fault for this request.
 fn fault_header<B>(request: &Request<B>) -> Result<Option<Fault>, ApiError> {
-    let Some(value) = request.headers().get(&FAULT_HEADER) else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("X-Mock-Fault must be visible ASCII"))?;
-    text.parse()
-        .map(Some)
-        .map_err(|e| ApiError::bad_request(format!("X-Mock-Fault: {e}")))
+    parsed_header(request, &FAULT_HEADER, "X-Mock-Fault", str::parse)
 }
 
 /// `X-Mock-Callback-Fault` of a create call: this journey's callback fault.
 fn callback_fault_header<B>(request: &Request<B>) -> Result<Option<CallbackFault>, ApiError> {
-    let Some(value) = request.headers().get(&CALLBACK_FAULT_HEADER) else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("X-Mock-Callback-Fault must be visible ASCII"))?;
-    text.parse()
-        .map(Some)
-        .map_err(|e| ApiError::bad_request(format!("X-Mock-Callback-Fault: {e}")))
+    parsed_header(
+        request,
+        &CALLBACK_FAULT_HEADER,
+        "X-Mock-Callback-Fault",
+        str::parse,
+    )
 }

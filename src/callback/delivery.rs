@@ -199,13 +199,8 @@ async fn wait_until(due: Instant, drain: &mut watch::Receiver<Option<Instant>>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::callback::{CallbackSettings, DeliveryObserver};
-
-    struct Nobody;
-    impl DeliveryObserver for Nobody {
-        fn attempted(&self, _: &str) {}
-        fn settled(&self, _: &str, _: Settled) {}
-    }
+    use crate::callback::tests::Nobody;
+    use crate::callback::CallbackSettings;
 
     #[test]
     fn backoff_doubles_is_capped_and_jittered_within_the_upper_half() {

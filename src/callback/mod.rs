@@ -410,10 +410,11 @@ impl Dispatcher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    struct Nobody;
+    /// An observer for tests that need none.
+    pub(crate) struct Nobody;
     impl DeliveryObserver for Nobody {
         fn attempted(&self, _: &str) {}
         fn settled(&self, _: &str, _: Settled) {}

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::render::facts::{Journey, UserInfo};
+use crate::scenario::Scenario;
 use crate::time::iso_from_millis;
 
 /// Where a journey is in its lifecycle.
@@ -144,6 +145,33 @@ fn seconds_to_ms(value: Option<&Value>, default: f64) -> i64 {
 }
 
 impl JourneyRecord {
+    /// A journey bound to `scenario` and created at `now`: not opened, nothing ended, no
+    /// callback yet. The caller fills in the flow, the user and what the app sent.
+    pub fn new(id: String, scenario: &Scenario, bound_by: BoundBy, now: i64) -> Self {
+        JourneyRecord {
+            id,
+            flow_id: String::new(),
+            flow_version: 1,
+            flow_test: false,
+            db_id: String::new(),
+            user_id: String::new(),
+            processing_config: Map::new(),
+            user_info: Map::new(),
+            scenario: scenario.name.clone(),
+            scenario_terminal: scenario.terminal,
+            bound_by,
+            state: State::Created,
+            outcome: None,
+            ended_by: None,
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            updated_at: now,
+            callback: CallbackState::default(),
+            revision: 0,
+        }
+    }
+
     /// `journeyLinkValidity` in milliseconds.
     pub fn link_validity_ms(&self) -> i64 {
         seconds_to_ms(

@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::create::{journey_id, CreateRequest};
 use super::lifecycle::{self, next_due, Due, Policy};
-use super::record::{BoundBy, CallbackState, CallbackStatus, Ending, JourneyRecord, State};
+use super::record::{BoundBy, CallbackState, CallbackStatus, Ending, JourneyRecord};
 use super::store::{JourneyStore, StoreError};
 use crate::callback::{Delivery, DeliveryObserver, Dispatcher, EnqueueError, Settled};
 use crate::catalogue::Catalogue;
@@ -196,30 +196,17 @@ impl Journeys {
             let (facts, _) = catalogue.stateless_journey(&id);
             let now = now_millis();
             let record = JourneyRecord {
-                id,
                 flow_id: request.flow_id.clone(),
-                flow_version: 1,
-                flow_test: false,
                 db_id: facts.db_id,
                 user_id: request.user_id.clone().unwrap_or(facts.user_id),
                 processing_config: processing_config.clone(),
                 user_info: request.user_info.clone(),
-                scenario: scenario.name.clone(),
-                scenario_terminal: scenario.terminal,
-                bound_by,
-                state: State::Created,
-                outcome: None,
-                ended_by: None,
-                created_at: now,
-                started_at: None,
-                completed_at: None,
-                updated_at: now,
                 callback: CallbackState {
                     delay: callback_delay,
                     fault: callback_fault.clone(),
                     ..CallbackState::default()
                 },
-                revision: 0,
+                ..JourneyRecord::new(id, scenario, bound_by, now)
             };
             match self.store.insert(record) {
                 Ok(record) => {
@@ -325,26 +312,13 @@ impl Journeys {
             let (facts, _) = self.catalogue().stateless_journey(id);
             let now = now_millis();
             let mut record = JourneyRecord {
-                id: id.to_string(),
                 flow_id: facts.flow_id,
                 flow_version: facts.flow_version,
-                flow_test: false,
                 db_id: facts.db_id,
                 user_id: facts.user_id,
                 processing_config: std::sync::Arc::unwrap_or_clone(facts.processing_config),
                 user_info: facts.user_info.into_map(),
-                scenario: scenario.name.clone(),
-                scenario_terminal: scenario.terminal,
-                bound_by: BoundBy::Admin,
-                state: State::Created,
-                outcome: None,
-                ended_by: None,
-                created_at: now,
-                started_at: None,
-                completed_at: None,
-                updated_at: now,
-                callback: CallbackState::default(),
-                revision: 0,
+                ..JourneyRecord::new(id.to_string(), scenario, BoundBy::Admin, now)
             };
             if scenario.terminal {
                 self.end(&mut record, scenario, Ending::Admin, now);
