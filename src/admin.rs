@@ -267,24 +267,10 @@ fn health(app: &App) -> Value {
 
 /// The `{"fault": "<callback fault>"}` body of `PUT …/callback-fault`.
 fn callback_fault_field(body: &[u8]) -> Result<CallbackFault, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "Request body is not valid JSON: {e}; send {{\"fault\": \"duplicate\"}}"
-        ))
-    })?;
-    let Value::Object(map) = value else {
-        return Err(ApiError::bad_request("value must be of type object"));
-    };
-    if let Some(unknown) = map.keys().find(|k| *k != "fault") {
-        return Err(ApiError::bad_request(format!("{unknown} is not allowed")));
-    }
-    match map.get("fault") {
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|e| ApiError::bad_request(format!("fault: {e}"))),
-        Some(_) => Err(ApiError::bad_request("fault must be a string")),
-        None => Err(ApiError::bad_request("fault is required")),
-    }
+    string_field(body, "fault", r#"{"fault": "duplicate"}"#)?
+        .ok_or_else(|| ApiError::bad_request("fault is required"))?
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("fault: {e}")))
 }
 
 fn ok(value: Value) -> Response<Body> {
@@ -295,27 +281,79 @@ fn view(app: &App, record: &JourneyRecord) -> Value {
     record.view(&app.journeys().journey_url(&record.id))
 }
 
-/// The optional `{"scenario": "<name>"}` body. An empty body has none; anything else must be
-/// that object and nothing more.
+/// The optional `{"scenario": "<name>"}` body.
 fn scenario_field(body: &[u8]) -> Result<Option<String>, ApiError> {
+    string_field(body, "scenario", r#"{"scenario": "<name>"}"#)
+}
+
+/// The `{"<field>": "<text>"}` body of an admin call, trimmed. An empty body, or one without
+/// the field, has none; anything else must be that object and nothing more (`example` shows
+/// it in the error).
+fn string_field(body: &[u8], field: &str, example: &str) -> Result<Option<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
-            "Request body is not valid JSON: {e}; send {{\"scenario\": \"<name>\"}}"
+            "Request body is not valid JSON: {e}; send {example}"
         ))
     })?;
     let Value::Object(map) = value else {
         return Err(ApiError::bad_request("value must be of type object"));
     };
-    if let Some(unknown) = map.keys().find(|k| *k != "scenario") {
+    if let Some(unknown) = map.keys().find(|k| *k != field) {
         return Err(ApiError::bad_request(format!("{unknown} is not allowed")));
     }
-    match map.get("scenario") {
+    match map.get(field) {
         None => Ok(None),
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-        Some(Value::String(_)) => Err(ApiError::bad_request("scenario is not allowed to be empty")),
-        Some(_) => Err(ApiError::bad_request("scenario must be a string")),
+        Some(Value::String(_)) => Err(ApiError::bad_request(format!(
+            "{field} is not allowed to be empty"
+        ))),
+        Some(_) => Err(ApiError::bad_request(format!("{field} must be a string"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_field_bodies_name_what_is_wrong() {
+        assert_eq!(scenario_field(b"  ").unwrap(), None);
+        assert_eq!(scenario_field(b"{}").unwrap(), None);
+        assert_eq!(
+            scenario_field(br#"{"scenario": " lf "}"#)
+                .unwrap()
+                .as_deref(),
+            Some("lf")
+        );
+        for (body, needle) in [
+            (
+                &br#"{"scenario": ""}"#[..],
+                "scenario is not allowed to be empty",
+            ),
+            (br#"{"scenario": 1}"#, "scenario must be a string"),
+            (br#"{"scenario": "x", "y": 1}"#, "y is not allowed"),
+            (br#"["x"]"#, "value must be of type object"),
+            (b"{", r#"send {"scenario": "<name>"}"#),
+        ] {
+            let e = scenario_field(body).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(e.message.contains(needle), "{e}");
+        }
+        assert!(
+            callback_fault_field(br#"{"fault": "duplicate"}"#)
+                .unwrap()
+                .duplicate
+        );
+        for (body, needle) in [
+            (&b""[..], "fault is required"),
+            (br#"{"fault": "explode"}"#, "fault: "),
+            (b"nope", r#"send {"fault": "duplicate"}"#),
+        ] {
+            let e = callback_fault_field(body).unwrap_err();
+            assert!(e.message.contains(needle), "{e}");
+        }
     }
 }
