@@ -31,7 +31,8 @@ pub struct Config {
     /// A connection with no request in flight and no full request head for this long is
     /// closed (see `server::connection`).
     pub header_read_timeout: Duration,
-    /// How many rendered bodies are kept; the oldest is dropped first.
+    /// How many rendered bodies are kept, within a byte budget of 16 KiB per entry (see
+    /// `BodyCache::new`).
     pub cache_entries: usize,
     /// How long shutdown waits for open connections.
     pub shutdown_grace: Duration,

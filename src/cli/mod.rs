@@ -112,7 +112,8 @@ pub struct ServeArgs {
     /// request head (idle kept-alive connections included; a head cut short gets a 408).
     #[arg(long, env = "OTK_MOCK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
-    /// How many rendered bodies to keep in memory (oldest dropped first; 0 disables).
+    /// How many rendered bodies to keep in memory, within 16 KiB each on average (a body read
+    /// again outlasts one-off ones; 0 disables).
     #[arg(long, env = "OTK_MOCK_CACHE_ENTRIES", default_value_t = 1024)]
     pub cache_entries: usize,
     /// How long shutdown waits for open requests.
