@@ -7,7 +7,7 @@ use std::time::Duration;
 pub use crate::callback::{CallbackSettings, SigningKey};
 use crate::scenario::loader::CatalogueSource;
 
-/// A duration flag or variable, by the crate's one rule ([`crate::time::parse_duration`]).
+/// A duration flag or variable, by the crate's one rule (`time::parse_duration`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::time::parse_duration(text).map_err(|e| e.to_string())
 }

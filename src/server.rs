@@ -1,7 +1,7 @@
 //! The HTTP server: bind, accept loop, graceful shutdown.
 //!
 //! hyper-util's `auto` builder serves HTTP/1.1 and HTTP/2 on the same port. Each connection
-//! is driven by its own task ([`connection::drive`]), which also does what the server asks of
+//! is driven by its own task (`connection::drive`), which also does what the server asks of
 //! a connection: close it when no complete request head arrives within
 //! `--header-read-timeout` (a client that opens a connection and never finishes its request
 //! is disconnected instead of holding a task forever), end it without a response for the

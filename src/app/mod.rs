@@ -1,6 +1,6 @@
 //! The app: the state every request shares, and the one wrapper that turns what a surface
 //! decided ([`Outcome`]) into the response, the journal entry, the metrics and the fault's act
-//! ([`outcome`]).
+//! (`outcome`).
 //!
 //! The surfaces above (the provider API in `crate::api`, `crate::admin`, `crate::page`) are
 //! plain functions over an [`App`]; the router (`crate::router`) reads a request, hands it to

@@ -4,6 +4,9 @@
 //! Every flag also reads an `OTK_MOCK_*` environment variable. Parsing is clap's; checking
 //! what was parsed (a duration, a default scenario that exists) is a second step here, and
 //! each failure maps to an exit code in [`Failure::exit_code`].
+//!
+//! The flags' doc comments are their `--help` text, written for a terminal, not for rustdoc.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 pub mod contract;
 
