@@ -132,10 +132,13 @@ pub struct RecordedRequest {
     pub time: String,
     /// [`RecordedRequest::time`] in epoch milliseconds.
     pub time_ms: i64,
+    /// The request method (`POST`, `GET`...).
     pub method: String,
+    /// The request path (without the query).
     pub path: String,
     /// `create-journey-url`, `get-journey`, or `other` (a path the provider does not serve).
     pub route: &'static str,
+    /// The journey id of a get-journey path, or the one a create call made.
     pub journey_id: Option<String>,
     /// The scenario chosen for the request.
     pub scenario: Option<String>,

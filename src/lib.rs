@@ -56,6 +56,8 @@
 //!   route, journey, scenario and why, fault); `App::conclude` alone writes the journal and
 //!   the metrics and acts out the fault, so no handler can forget to, or do it twice.
 
+#![warn(missing_docs)]
+
 mod admin;
 mod api;
 #[doc(hidden)]

@@ -60,6 +60,7 @@ use crate::wire::Body;
 /// ```
 pub struct MockServer {
     app: MockApp,
+    /// The address asked for.
     address: SocketAddr,
     /// Dropped (or sent) to stop the server's thread.
     stop: Option<oneshot::Sender<()>>,
@@ -133,7 +134,9 @@ pub enum StartError {
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
+        /// The address asked for.
         address: SocketAddr,
+        /// Why it could not be bound.
         source: std::io::Error,
     },
     /// The server's thread or runtime could not be started.
@@ -150,7 +153,12 @@ pub enum MockError {
     JourneyNotFound(String),
     /// The journey has already ended; nothing was changed.
     #[error("journey {id} has already ended ({state})")]
-    JourneyEnded { id: String, state: &'static str },
+    JourneyEnded {
+        /// The journey.
+        id: String,
+        /// Its state: `completed`, `terminated` or `expired`.
+        state: &'static str,
+    },
     /// The catalogue has no scenario of that name or alias.
     #[error("{0}")]
     UnknownScenario(String),
@@ -164,9 +172,11 @@ pub enum MockError {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JourneyInfo {
+    /// The journey id (`journeyId`).
     pub id: String,
     /// The hosted page, `journeyUrl` of the create call.
     pub url: String,
+    /// Where it is in its lifecycle.
     pub state: JourneyState,
     /// The scenario it is bound to (it ends with this one unless completion names another).
     pub scenario: String,
@@ -176,7 +186,9 @@ pub struct JourneyInfo {
     pub ended_by: Option<EndedBy>,
     /// Epoch milliseconds.
     pub created_at: i64,
+    /// When it ended, epoch milliseconds.
     pub completed_at: Option<i64>,
+    /// Where its callback stands.
     pub callback_status: CallbackStatus,
     /// `callbackSent`: whether any delivery got a 2xx.
     pub callback_sent: bool,
@@ -194,6 +206,7 @@ pub struct CallbackLog {
     pub attempts: Vec<Attempt>,
     /// Callbacks that were never attempted to the end (queue full, shutdown, reset, fault).
     pub lost: Vec<Lost>,
+    /// The counters: pending, delivered, failed, dropped, undelivered.
     pub stats: Stats,
 }
 

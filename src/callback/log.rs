@@ -11,17 +11,21 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
+    /// The journey whose callback this is.
     pub journey_id: String,
     /// The delivery this attempt belongs to (a redelivery is a new delivery).
     pub delivery: u64,
     /// 1 for the first attempt of a delivery.
     pub attempt: u32,
+    /// Where it was sent (`callbackUrl`).
     pub url: String,
     /// The Standard Webhooks message id, the same on every attempt of a delivery.
     pub webhook_id: String,
-    /// When the attempt was due and when it started (ISO-8601 UTC).
+    /// When the attempt was due (ISO-8601 UTC).
     pub scheduled_at: String,
+    /// When it started (ISO-8601 UTC).
     pub started_at: String,
+    /// How long the attempt took, to its answer or its failure.
     pub duration_ms: u64,
     /// `delivered` or `failed`.
     pub outcome: &'static str,
@@ -41,9 +45,12 @@ pub struct Attempt {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lost {
+    /// The journey whose callback was lost.
     pub journey_id: String,
+    /// The delivery it belonged to, when one had been queued.
     pub delivery: Option<u64>,
     /// `queue_full`, `shutdown`, `reset` or `fault` (a `drop` callback fault).
     pub reason: &'static str,
+    /// When it was lost (ISO-8601 UTC).
     pub at: String,
 }

@@ -47,6 +47,7 @@ pub struct CallbackSettings {
     pub auth_header: String,
     /// The wait after the first failed attempt; doubled after each further one, up to `backoff_max`.
     pub backoff_initial: Duration,
+    /// The longest wait between two attempts.
     pub backoff_max: Duration,
     /// Attempts per delivery, the first included.
     pub max_attempts: u32,
@@ -142,8 +143,11 @@ pub enum EnqueueError {
 pub struct Stats {
     /// Deliveries waiting, between retries or in flight.
     pub pending: usize,
+    /// The most deliveries that may be pending (`--callback-queue`).
     pub capacity: usize,
+    /// Deliveries that got a 2xx.
     pub delivered: u64,
+    /// Deliveries whose every attempt failed.
     pub failed: u64,
     /// Refused because the queue was full.
     pub dropped: u64,

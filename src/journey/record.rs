@@ -27,10 +27,12 @@ pub enum State {
 }
 
 impl State {
+    /// Whether the journey has ended (completed, terminated or expired).
     pub fn is_terminal(self) -> bool {
         matches!(self, State::Completed | State::Terminated | State::Expired)
     }
 
+    /// The name the admin API and the hosted page use (`in_progress`...).
     pub fn as_str(self) -> &'static str {
         match self {
             State::Created => "created",
@@ -46,10 +48,15 @@ impl State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ending {
+    /// A tester submitted the hosted page.
     HostedPage,
+    /// `POST /__admin/journeys/{id}/complete`, `PUT` of a terminal scenario, or the library.
     Admin,
+    /// `--auto-complete-after` passed with the link unopened.
     AutoComplete,
+    /// `journeyLinkValidity` passed before the journey ended.
     LinkExpired,
+    /// `journeySessionExpiry` passed after the page was opened.
     SessionExpired,
 }
 
@@ -78,6 +85,7 @@ pub enum CallbackStatus {
     None,
     /// Queued, waiting for an attempt or between retries.
     Pending,
+    /// A delivery got a 2xx.
     Delivered,
     /// Every attempt failed.
     Failed,
