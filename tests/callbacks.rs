@@ -1,5 +1,7 @@
 //! Callbacks over real HTTP, to a receiver each test starts on loopback: the body and headers,
-//! retries, timeouts, dead receivers, signing, redelivery, the queue bound and shutdown.
+//! retries, timeouts, dead receivers, signing, redelivery, the queue bound and shutdown. The
+//! mock runs in process (its callbacks still go out over HTTP), except for shutdown, which
+//! only a server has.
 
 mod common;
 mod support;
@@ -10,10 +12,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use hyper::{Method, StatusCode};
+use otk_mock::MockApp;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use common::{get_journey, start_with};
+use common::{get_journey, serve_with, start_with, Mock};
 use support::{
     admin, attempts, complete, create_id, dead_url, eventually, journey_view, page, quick_config,
     Answer, Receiver,
@@ -27,7 +30,7 @@ fn with_callback(url: &str) -> Value {
     })
 }
 
-async fn callback_sent(server: &otk_mock::server::RunningServer, id: &str) {
+async fn callback_sent(server: &Mock, id: &str) {
     eventually("callbackSent to turn true", || async {
         let doc = get_journey(server, id, &[]).await.result();
         (doc["callbackSent"] == true).then_some(())
@@ -394,7 +397,8 @@ async fn shutdown_attempts_callbacks_due_within_the_drain_window_and_logs_the_re
     let receiver = Receiver::start(Answer::Status(200)).await;
     let mut config = quick_config();
     config.callbacks.drain_window = Duration::from_secs(10);
-    let server = start_with(config).await;
+    // On a socket: draining callbacks is part of stopping a server.
+    let server = serve_with(config).await;
     let soon = create_id(
         &server,
         &with_callback(&receiver.url),
@@ -410,16 +414,17 @@ async fn shutdown_attempts_callbacks_due_within_the_drain_window_and_logs_the_re
     for id in [&soon, &late] {
         complete(&server, id).await;
     }
-    let app = server.app().clone();
+    let app: MockApp = (*server).clone();
     server.shutdown().await;
 
     // The one due within the window was delivered before shutdown returned.
     let got = receiver.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["journeyId"], soon.as_str());
-    let lost = app.callbacks().lost(None);
+    let log = app.callbacks().await;
+    let lost = log.lost;
     assert_eq!(lost.len(), 1, "{lost:?}");
     assert_eq!(lost[0].journey_id, late);
     assert_eq!(lost[0].reason, "shutdown");
-    assert_eq!(app.callback_stats().undelivered, 1);
+    assert_eq!(log.stats.undelivered, 1);
 }

@@ -343,9 +343,9 @@ async fn serve_takes_tokens_from_the_environment_and_stops_on_sigterm() {
     .await
     .unwrap();
     let url = format!("{base}/api/v3/otk-service/get-journey/X1");
-    let ok = common::send(Method::POST, &url, &[("authorization", "beta")], "").await;
+    let ok = common::send_url(Method::POST, &url, &[("authorization", "beta")], "").await;
     assert_eq!(ok.status, 200);
-    let no = common::send(Method::POST, &url, &[("authorization", "gamma")], "").await;
+    let no = common::send_url(Method::POST, &url, &[("authorization", "gamma")], "").await;
     no.assert_provider_error(401);
 
     let pid = child.id().to_string();

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{get_journey, start, start_with, TOKEN};
+use common::{get_journey, serve, serve_with, TOKEN};
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -52,11 +52,11 @@ fn short_timeout() -> Config {
 
 #[tokio::test]
 async fn http2_with_prior_knowledge_gets_the_same_journey_as_http1() {
-    let server = start().await;
+    let server = serve().await;
     let http1 = get_journey(&server, "success-h2", &[]).await;
     assert_eq!(http1.status, 200);
 
-    let stream = tokio::net::TcpStream::connect(server.local_addr())
+    let stream = tokio::net::TcpStream::connect(server.address())
         .await
         .unwrap();
     let (mut sender, connection) =
@@ -67,7 +67,7 @@ async fn http2_with_prior_knowledge_gets_the_same_journey_as_http1() {
     for _ in 0..2 {
         let request = Request::post(format!(
             "{}/api/v3/otk-service/get-journey/success-h2",
-            server.base_url()
+            server.uri()
         ))
         .header("authorization", TOKEN)
         .body(Empty::<Bytes>::new())
@@ -85,9 +85,9 @@ async fn http2_with_prior_knowledge_gets_the_same_journey_as_http1() {
 
 #[tokio::test]
 async fn a_head_that_stalls_gets_a_408_and_the_connection_closes() {
-    let server = start_with(short_timeout()).await;
+    let server = serve_with(short_timeout()).await;
     let reply = exchange(
-        server.local_addr(),
+        server.address(),
         b"POST /api/v3/otk-service/get-journey/X1 HTTP/1.1\r\nHost: x\r\n",
     )
     .await;
@@ -101,8 +101,8 @@ async fn a_head_that_stalls_gets_a_408_and_the_connection_closes() {
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_without_a_word() {
-    let server = start_with(short_timeout()).await;
-    let reply = exchange(server.local_addr(), GET_X1).await;
+    let server = serve_with(short_timeout()).await;
+    let reply = exchange(server.address(), GET_X1).await;
     // The one answer, whole, and nothing after it: an idle connection just closes.
     let head_end = reply.find("\r\n\r\n").expect("a response head") + 4;
     assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
@@ -119,10 +119,10 @@ async fn an_idle_kept_alive_connection_is_closed_without_a_word() {
 
 #[tokio::test]
 async fn a_request_held_longer_than_the_timeout_is_answered() {
-    let server = start_with(short_timeout()).await;
+    let server = serve_with(short_timeout()).await;
     // Held for three timeouts: the connection is busy, not idle, and must not be cut.
     let reply = exchange(
-        server.local_addr(),
+        server.address(),
         b"POST /api/v3/otk-service/get-journey/X1 HTTP/1.1\r\nHost: x\r\nAuthorization: t\r\nX-Mock-Fault: delay:600ms\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
     )
     .await;
@@ -133,13 +133,13 @@ async fn a_request_held_longer_than_the_timeout_is_answered() {
 
 #[tokio::test]
 async fn shutdown_closes_idle_connections_without_waiting_for_the_grace_period() {
-    let server = start_with(Config {
+    let server = serve_with(Config {
         // Were idle connections waited for, the guard below would fail first.
         shutdown_grace: Duration::from_secs(600),
         ..Config::ephemeral()
     })
     .await;
-    let addr = server.local_addr();
+    let addr = server.address();
     let (opened, open) = tokio::sync::oneshot::channel();
     let client = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(addr).unwrap();

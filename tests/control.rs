@@ -1,6 +1,7 @@
-//! The control plane over real HTTP: the request journal and its filters, counting requests,
-//! health, metrics (OpenMetrics text), and hot reload of a catalogue directory (a good change is
-//! served, a broken one keeps the last good catalogue and is reported).
+//! The control plane: the request journal and its filters, counting requests, health, metrics
+//! (OpenMetrics text), and hot reload of a catalogue directory (a good change is served, a
+//! broken one keeps the last good catalogue and is reported). In process, except hot reload:
+//! the `--watch` poller is started by the server, and a `MockApp` has none.
 
 mod common;
 mod support;
@@ -10,19 +11,18 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use otk_mock::config::Config;
-use otk_mock::server::RunningServer;
 use serde_json::{json, Value};
 
-use common::{get_journey, start, start_with};
+use common::{get_journey, serve_with, start, start_with, Mock};
 use support::{admin, create_id, eventually, quick_config};
 
-async fn requests(server: &RunningServer, query: &str) -> Value {
+async fn requests(server: &Mock, query: &str) -> Value {
     let reply = admin(server, Method::GET, &format!("requests?{query}"), "").await;
     assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text());
     reply.json()
 }
 
-async fn count(server: &RunningServer, filter: &Value) -> u64 {
+async fn count(server: &Mock, filter: &Value) -> u64 {
     let reply = admin(server, Method::POST, "requests/count", &filter.to_string()).await;
     assert_eq!(reply.status, StatusCode::OK, "{filter}: {}", reply.text());
     reply.json()["count"].as_u64().expect("count")
@@ -42,11 +42,19 @@ async fn the_journal_records_every_provider_request_with_why_its_scenario_was_ch
     )
     .await;
     get_journey(&server, &created, &[]).await;
-    let url = format!("{}/api/v3/otk-service/get-journey/x", server.base_url());
-    common::send(Method::POST, &url, &[], "").await; // 401
-    let url = format!("{}/api/v3/otk-service/nope", server.base_url());
-    common::send(Method::POST, &url, &[("authorization", "t")], "").await; // 404
-                                                                           // Admin and page requests are not the provider surface.
+    server
+        .send(Method::POST, "/api/v3/otk-service/get-journey/x", &[], "")
+        .await; // 401
+    server
+        .send(
+            Method::POST,
+            "/api/v3/otk-service/nope",
+            &[("authorization", "t")],
+            "",
+        )
+        .await; // 404
+
+    // Admin and page requests are not the provider surface.
     admin(&server, Method::GET, "journeys", "").await;
 
     let all = requests(&server, "").await;
@@ -219,7 +227,7 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn metrics(server: &RunningServer) -> String {
+async fn metrics(server: &Mock) -> String {
     let reply = admin(server, Method::GET, "metrics", "").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
@@ -278,15 +286,16 @@ fn write_catalogue(dir: &Path, message: &str) {
     std::fs::copy("scenarios/vpn_flagged.toml", dir.join("vpn_flagged.toml")).unwrap();
 }
 
-async fn watched(dir: &Path) -> RunningServer {
+/// A server watching `dir`: on a socket, since only the server starts the `--watch` poller.
+async fn watched(dir: &Path) -> Mock {
     let mut config = Config::ephemeral();
     config.source.scenarios_dir = Some(dir.to_path_buf());
     config.watch = true;
     config.watch_interval = Duration::from_millis(50);
-    start_with(config).await
+    serve_with(config).await
 }
 
-async fn health_of(server: &RunningServer) -> Value {
+async fn health_of(server: &Mock) -> Value {
     admin(server, Method::GET, "health", "").await.json()
 }
 

@@ -1,11 +1,12 @@
-//! Faults as a real client sees them, over real sockets on 127.0.0.1:0: a reset, an empty
-//! reply, a hang until the client gives up, a body that is not JSON, a body cut short of its
-//! Content-Length, error statuses in the provider's format, delays; chosen by header, by
-//! scenario and by admin rule; and callback faults at a loopback receiver.
+//! Faults as a client sees them: a reset, an empty reply, a hang until the client gives up, a
+//! body that is not JSON, a body cut short of its Content-Length, error statuses in the
+//! provider's format, delays; chosen by header, by scenario and by admin rule; and callback
+//! faults at a loopback receiver.
 //!
-//! Where a high-level client would hide what happened (reset versus close), the test speaks
-//! HTTP/1.1 over a raw `TcpStream`. Delays are checked with lower bounds only (the journal's
-//! latency is at least the delay), never an upper bound.
+//! The faults that act on the socket (reset, empty, hang, truncated) run over real sockets on
+//! 127.0.0.1:0; where a high-level client would hide what happened (reset versus close), the
+//! test speaks HTTP/1.1 over a raw `TcpStream`. The rest run in process. Delays are checked
+//! with lower bounds only (the journal's latency is at least the delay), never an upper bound.
 
 mod common;
 mod support;
@@ -19,19 +20,19 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use otk_mock::config::Config;
-use otk_mock::server::RunningServer;
+use otk_mock::Filter;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::{get_journey, start, start_with, TOKEN};
+use common::{get_journey, serve, serve_with, start, start_with, Mock, TOKEN};
 use support::{
     admin, complete, create, create_id, eventually, quick_config, Answer, Receiver, DEADLINE,
 };
 
 /// Send a get-journey request by hand and read until the server closes the connection.
-async fn raw_get(server: &RunningServer, id: &str, fault: &str) -> std::io::Result<Vec<u8>> {
-    let mut stream = TcpStream::connect(server.local_addr()).await?;
+async fn raw_get(server: &Mock, id: &str, fault: &str) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(server.address()).await?;
     let request = format!(
         "POST /api/v3/otk-service/get-journey/{id} HTTP/1.1\r\nHost: mock\r\n\
          Authorization: {TOKEN}\r\nContent-Length: 0\r\nX-Mock-Fault: {fault}\r\n\r\n"
@@ -45,7 +46,7 @@ async fn raw_get(server: &RunningServer, id: &str, fault: &str) -> std::io::Resu
 }
 
 /// The journal's entries for a journey id.
-async fn journal(server: &RunningServer, id: &str) -> Vec<Value> {
+async fn journal(server: &Mock, id: &str) -> Vec<Value> {
     let reply = admin(server, Method::GET, &format!("requests?journeyId={id}"), "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     reply.json()["requests"]
@@ -55,15 +56,11 @@ async fn journal(server: &RunningServer, id: &str) -> Vec<Value> {
 }
 
 /// What a hyper client gets for one request: its error, if the exchange failed.
-async fn client_error(
-    server: &RunningServer,
-    id: &str,
-    fault: &str,
-) -> hyper_util::client::legacy::Error {
+async fn client_error(server: &Mock, id: &str, fault: &str) -> hyper_util::client::legacy::Error {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let request = Request::post(format!(
         "{}/api/v3/otk-service/get-journey/{id}",
-        server.base_url()
+        server.uri()
     ))
     .header("authorization", TOKEN)
     .header("x-mock-fault", fault)
@@ -77,7 +74,8 @@ async fn client_error(
 
 #[tokio::test]
 async fn reset_is_a_connection_reset() {
-    let server = start().await;
+    // On a socket: a reset is a TCP event; in process it would be a 502.
+    let server = serve().await;
     let error = raw_get(&server, "fault-reset-1", "reset")
         .await
         .unwrap_err();
@@ -92,7 +90,8 @@ async fn reset_is_a_connection_reset() {
 
 #[tokio::test]
 async fn empty_closes_the_connection_without_a_reply() {
-    let server = start().await;
+    // On a socket: the fault is a closed connection with no reply.
+    let server = serve().await;
     let reply = raw_get(&server, "fault-empty-1", "empty").await.unwrap();
     assert!(reply.is_empty(), "{}", String::from_utf8_lossy(&reply));
     let error = client_error(&server, "fault-empty-2", "empty").await;
@@ -105,16 +104,13 @@ async fn empty_closes_the_connection_without_a_reply() {
 
 #[tokio::test]
 async fn hang_gives_no_reply_until_the_client_gives_up() {
-    let server = start().await;
-    let url = format!(
-        "{}/api/v3/otk-service/get-journey/fault-hang-1",
-        server.base_url()
-    );
+    // On a socket: a hang holds the connection open.
+    let server = serve().await;
     let waited = tokio::time::timeout(
         Duration::from_millis(300),
-        common::send(
+        server.send(
             Method::POST,
-            &url,
+            "/api/v3/otk-service/get-journey/fault-hang-1",
             &[("authorization", TOKEN), ("x-mock-fault", "hang")],
             "",
         ),
@@ -131,7 +127,8 @@ async fn hang_gives_no_reply_until_the_client_gives_up() {
 
 #[tokio::test]
 async fn a_hang_ends_at_the_cap_without_a_reply() {
-    let server = start_with(Config {
+    // On a socket: the hang ends with the connection closed, no reply.
+    let server = serve_with(Config {
         fault_max_wait: Duration::from_millis(200),
         ..Config::ephemeral()
     })
@@ -143,12 +140,13 @@ async fn a_hang_ends_at_the_cap_without_a_reply() {
 
 #[tokio::test]
 async fn shutdown_ends_a_hang_instead_of_waiting_for_the_grace_period() {
-    let server = start_with(Config {
+    // On a socket: a held connection and a server shutdown.
+    let server = serve_with(Config {
         shutdown_grace: Duration::from_secs(120),
         ..Config::ephemeral()
     })
     .await;
-    let addr = server.local_addr();
+    let addr = server.address();
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(
@@ -160,9 +158,8 @@ async fn shutdown_ends_a_hang_instead_of_waiting_for_the_grace_period() {
         )
         .await
         .unwrap();
-    let app = server.app().clone();
     eventually("the hang to begin", || async {
-        (app.journal().len() == 1).then_some(())
+        (server.request_count(Filter::all()).await == 1).then_some(())
     })
     .await;
     tokio::time::timeout(DEADLINE, server.shutdown())
@@ -195,7 +192,8 @@ async fn malformed_is_a_200_whose_body_is_not_json() {
 
 #[tokio::test]
 async fn truncated_stops_short_of_its_content_length() {
-    let server = start().await;
+    // On a socket: Content-Length framing exists only on the wire.
+    let server = serve().await;
     let reply = raw_get(&server, "fault-truncated-1", "truncated")
         .await
         .unwrap();
@@ -222,7 +220,7 @@ async fn truncated_stops_short_of_its_content_length() {
     // A client library reports a body error.
     let url = format!(
         "{}/api/v3/otk-service/get-journey/fault-truncated-2",
-        server.base_url()
+        server.uri()
     );
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let request = Request::post(url)
@@ -233,6 +231,21 @@ async fn truncated_stops_short_of_its_content_length() {
     let response = client.request(request).await.expect("the head arrives");
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.into_body().collect().await.is_err());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_socket_connection_faults_answer_a_gateways_502() {
+    let server = start().await;
+    for fault in ["reset", "empty", "hang"] {
+        let id = format!("fault-in-process-{fault}");
+        let reply = get_journey(&server, &id, &[("x-mock-fault", fault)]).await;
+        reply.assert_provider_error(502);
+        assert_eq!(reply.header("x-mock-fault"), Some(fault));
+        let entries = journal(&server, &id).await;
+        assert_eq!(entries[0]["fault"], fault);
+        assert_eq!(entries[0]["status"], 502);
+    }
     server.shutdown().await;
 }
 
@@ -264,11 +277,11 @@ async fn a_status_fault_on_create_creates_nothing_but_other_faults_do() {
     let body = json!({ "flowId": "flow-f" });
     let reply = create(&server, &body, &[("x-mock-fault", "status:503")]).await;
     reply.assert_provider_error(503);
-    assert_eq!(server.app().journeys().len(), 0);
+    assert_eq!(server.journeys().await.len(), 0);
     let reply = create(&server, &body, &[("x-mock-fault", "malformed")]).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(
-        server.app().journeys().len(),
+        server.journeys().await.len(),
         1,
         "the work was done, the answer spoiled"
     );
@@ -288,8 +301,10 @@ async fn a_status_fault_on_create_creates_nothing_but_other_faults_do() {
 #[tokio::test]
 async fn a_fault_never_hides_a_mistake_in_the_request() {
     let server = start().await;
-    let url = format!("{}/api/v3/otk-service/get-journey/x", server.base_url());
-    let reply = common::send(Method::POST, &url, &[("x-mock-fault", "reset")], "").await;
+    let path = "/api/v3/otk-service/get-journey/x";
+    let reply = server
+        .send(Method::POST, path, &[("x-mock-fault", "reset")], "")
+        .await;
     reply.assert_provider_error(401);
     let reply = get_journey(&server, "x", &[("x-mock-fault", "explode")]).await;
     let message = reply.assert_provider_error(400);

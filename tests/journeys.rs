@@ -1,5 +1,6 @@
-//! Created journeys over real HTTP: create-journey-url, get-journey through the lifecycle,
-//! the hosted page, expiry and the admin API.
+//! Created journeys: create-journey-url, get-journey through the lifecycle, the hosted page,
+//! expiry and the admin API. In process, except the first test, which creates and fetches a
+//! journey end to end over a real port.
 
 mod common;
 mod support;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use common::{get_journey, start_with};
+use common::{get_journey, serve_with, start_with};
 use support::{
     admin, complete, create, create_id, create_raw, eventually, journey_view, page, quick_config,
 };
@@ -20,7 +21,8 @@ fn is_uuid(s: &str) -> bool {
 
 #[tokio::test]
 async fn create_answers_the_documented_shape_and_get_shows_the_journey_in_progress() {
-    let server = start_with(quick_config()).await;
+    // On a socket: create and get end to end, and journeyUrl must name the port bound.
+    let server = serve_with(quick_config()).await;
     let body = json!({
         "flowId": "4b3c2a10-0000-4000-8000-000000000001",
         "userInfo": { "name": { "firstName": "Asha", "lastName": "Rao" }, "phoneNumber": 9876543210u64 },
@@ -50,7 +52,7 @@ async fn create_answers_the_documented_shape_and_get_shows_the_journey_in_progre
     let url = result["journeyUrl"].as_str().unwrap();
     assert!(url.starts_with("http"), "{url}");
     assert!(url.contains(id), "{url}");
-    assert_eq!(url, format!("{}/journey/{id}", server.base_url()));
+    assert_eq!(url, format!("{}/journey/{id}", server.uri()));
     assert!(result["createdAt"].as_i64().unwrap() > 1_700_000_000_000);
     assert_eq!(result["ttl"], "24 hours");
 
@@ -153,14 +155,13 @@ async fn each_bad_create_body_is_a_400_naming_the_field() {
         );
     }
     // Authorization and method are checked as on every provider route.
-    let url = format!(
-        "{}/api/v3/otk-service/create-journey-url",
-        server.base_url()
-    );
-    common::send(Method::POST, &url, &[], r#"{"flowId":"f"}"#)
+    let path = "/api/v3/otk-service/create-journey-url";
+    server
+        .send(Method::POST, path, &[], r#"{"flowId":"f"}"#)
         .await
         .assert_provider_error(401);
-    common::send(Method::GET, &url, &[("authorization", "t")], "")
+    server
+        .send(Method::GET, path, &[("authorization", "t")], "")
         .await
         .assert_provider_error(405);
     server.shutdown().await;

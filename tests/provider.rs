@@ -1,5 +1,6 @@
 //! The provider surface as an app under test sees it: get-journey, auth, selection, errors,
-//! determinism and connection limits, over real HTTP on 127.0.0.1:0.
+//! determinism and body limits. In process, except the documented curl call, a chunked body
+//! and shutdown, which are about the socket and run over real HTTP on 127.0.0.1:0.
 
 mod common;
 
@@ -7,19 +8,17 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{get_journey, send, start, start_with, TOKEN};
+use common::{get_journey, serve, serve_with, start, start_with, Mock, TOKEN};
 use hyper::Method;
 use otk_mock::config::Config;
 use pretty_assertions::assert_eq;
 
 #[tokio::test]
 async fn documented_curl_works_with_only_the_host_changed() {
-    let server = start().await;
+    // On a socket: the end-to-end get-journey, a real client over a real port.
+    let server = serve().await;
     // The provider's documented request (spec §3.1), host swapped for the mock's.
-    let url = format!(
-        "{}/api/v3/otk-service/get-journey/1234556",
-        server.base_url()
-    );
+    let url = format!("{}/api/v3/otk-service/get-journey/1234556", server.uri());
     let output = tokio::process::Command::new("curl")
         .args([
             "--silent",
@@ -52,11 +51,10 @@ async fn documented_curl_works_with_only_the_host_changed() {
 #[tokio::test]
 async fn get_is_accepted_as_well_as_post() {
     let server = start().await;
-    let url = format!(
-        "{}/api/v3/otk-service/get-journey/Q7K2M9X4ZA",
-        server.base_url()
-    );
-    let reply = send(Method::GET, &url, &[("authorization", TOKEN)], "").await;
+    let path = "/api/v3/otk-service/get-journey/Q7K2M9X4ZA";
+    let reply = server
+        .send(Method::GET, path, &[("authorization", TOKEN)], "")
+        .await;
     assert_eq!(reply.result()["journeyId"], "Q7K2M9X4ZA");
     let post = get_journey(&server, "Q7K2M9X4ZA", &[]).await;
     assert_eq!(reply.body, post.body, "GET and POST give the same bytes");
@@ -138,9 +136,7 @@ async fn different_ids_give_different_people() {
     server.shutdown().await;
 }
 
-async fn sample_names(
-    server: &otk_mock::server::RunningServer,
-) -> std::collections::BTreeSet<String> {
+async fn sample_names(server: &Mock) -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
     for i in 0..8 {
         let r = get_journey(server, &format!("person-{i}"), &[])
@@ -174,10 +170,12 @@ async fn the_seed_changes_the_people() {
 #[tokio::test]
 async fn missing_or_empty_authorization_is_401() {
     let server = start().await;
-    let url = format!("{}/api/v3/otk-service/get-journey/X1", server.base_url());
-    let reply = send(Method::POST, &url, &[], "").await;
+    let path = "/api/v3/otk-service/get-journey/X1";
+    let reply = server.send(Method::POST, path, &[], "").await;
     assert_eq!(reply.assert_provider_error(401), "Authorization Failed");
-    let reply = send(Method::POST, &url, &[("authorization", "  ")], "").await;
+    let reply = server
+        .send(Method::POST, path, &[("authorization", "  ")], "")
+        .await;
     reply.assert_provider_error(401);
     server.shutdown().await;
 }
@@ -189,13 +187,17 @@ async fn restricted_tokens_accept_only_those() {
         ..Config::ephemeral()
     })
     .await;
-    let url = format!("{}/api/v3/otk-service/get-journey/X1", server.base_url());
+    let path = "/api/v3/otk-service/get-journey/X1";
     for token in ["alpha", "beta"] {
-        let reply = send(Method::POST, &url, &[("authorization", token)], "").await;
+        let reply = server
+            .send(Method::POST, path, &[("authorization", token)], "")
+            .await;
         assert_eq!(reply.status, 200, "{token}");
     }
     for token in ["gamma", "Bearer alpha", "alph"] {
-        let reply = send(Method::POST, &url, &[("authorization", token)], "").await;
+        let reply = server
+            .send(Method::POST, path, &[("authorization", token)], "")
+            .await;
         reply.assert_provider_error(401);
     }
     server.shutdown().await;
@@ -211,8 +213,9 @@ async fn unknown_route_is_a_provider_404() {
         "/api/v3/otk-service/get-journey/a/b",
         "/api/v3/otk-service/nope",
     ] {
-        let url = format!("{}{path}", server.base_url());
-        let reply = send(Method::POST, &url, &[("authorization", TOKEN)], "").await;
+        let reply = server
+            .send(Method::POST, path, &[("authorization", TOKEN)], "")
+            .await;
         let message = reply.assert_provider_error(404);
         assert!(message.contains(path), "{message}");
     }
@@ -222,9 +225,11 @@ async fn unknown_route_is_a_provider_404() {
 #[tokio::test]
 async fn wrong_method_is_a_provider_405_with_allow() {
     let server = start().await;
-    let url = format!("{}/api/v3/otk-service/get-journey/X1", server.base_url());
+    let path = "/api/v3/otk-service/get-journey/X1";
     for method in [Method::PUT, Method::DELETE, Method::PATCH] {
-        let reply = send(method, &url, &[("authorization", TOKEN)], "").await;
+        let reply = server
+            .send(method, path, &[("authorization", TOKEN)], "")
+            .await;
         reply.assert_provider_error(405);
         assert_eq!(reply.header("allow"), Some("GET, POST"));
     }
@@ -238,30 +243,34 @@ async fn oversized_body_is_a_provider_413() {
         ..Config::ephemeral()
     })
     .await;
-    let url = format!("{}/api/v3/otk-service/get-journey/X1", server.base_url());
+    let path = "/api/v3/otk-service/get-journey/X1";
     let big = "x".repeat(65);
-    let reply = send(Method::POST, &url, &[("authorization", TOKEN)], &big).await;
+    let reply = server
+        .send(Method::POST, path, &[("authorization", TOKEN)], &big)
+        .await;
     let message = reply.assert_provider_error(413);
     assert!(message.contains("64"), "{message}");
-    let ok = send(
-        Method::POST,
-        &url,
-        &[("authorization", TOKEN)],
-        &"x".repeat(64),
-    )
-    .await;
+    let ok = server
+        .send(
+            Method::POST,
+            path,
+            &[("authorization", TOKEN)],
+            &"x".repeat(64),
+        )
+        .await;
     assert_eq!(ok.status, 200);
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn oversized_chunked_body_is_a_provider_413() {
-    let server = start_with(Config {
+    // On a socket: chunked framing exists only on the wire.
+    let server = serve_with(Config {
         max_body_bytes: 16,
         ..Config::ephemeral()
     })
     .await;
-    let addr = server.local_addr();
+    let addr = server.address();
     let reply = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
@@ -348,8 +357,9 @@ async fn repeated_requests_are_served_from_the_cache() {
 
 #[tokio::test]
 async fn shutdown_lets_the_server_stop_and_frees_the_port() {
-    let server = start().await;
-    let addr = server.local_addr();
+    // On a socket: what is checked is the port.
+    let server = serve().await;
+    let addr = server.address();
     assert_eq!(get_journey(&server, "X1", &[]).await.status, 200);
     server.shutdown().await;
     // Nothing listens any more.

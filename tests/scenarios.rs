@@ -1,15 +1,14 @@
-//! The bundled scenario catalogue over real HTTP: every scenario is reachable by its name, by an
-//! alias and by the `X-Mock-Scenario` header, and shows the failure it exists for; and every
-//! document in the catalogue keeps the provider's value forms (spec §3, §8).
+//! The bundled scenario catalogue, asked in process: every scenario is reachable by its name,
+//! by an alias and by the `X-Mock-Scenario` header, and shows the failure it exists for; and
+//! every document in the catalogue keeps the provider's value forms (spec §3, §8).
 
 mod common;
 
 use std::net::IpAddr;
 
-use common::Reply;
+use common::{Mock, Reply};
 use otk_mock::catalogue::Catalogue;
 use otk_mock::scenario::loader::CatalogueSource;
-use otk_mock::server::RunningServer;
 use pretty_assertions::assert_eq;
 use serde_json::{json, Map, Value};
 
@@ -693,7 +692,7 @@ fn assert_value_forms(doc: &Value, requested_id: &str, at: &str) {
 
 /// Neutral ids whose journeys between them hold a document of every country the mock draws
 /// (AE, IN, US), so that each scenario is checked against every document profile.
-async fn one_id_per_country(server: &RunningServer) -> Vec<String> {
+async fn one_id_per_country(server: &Mock) -> Vec<String> {
     let mut found: Vec<(String, String)> = Vec::new();
     for i in 0..60 {
         let id = format!("N{i:09}");

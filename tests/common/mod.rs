@@ -1,32 +1,157 @@
-//! What every integration test needs: a server on 127.0.0.1:0 and a plain HTTP client.
+//! What every integration test needs: a mock to talk to, and what a client saw of its answer.
+//!
+//! A test picks its transport in one place: [`start`] makes the mock in process (a
+//! [`MockApp`], answering through `oneshot`, no socket), [`serve`] starts a real server on
+//! 127.0.0.1:0 (a [`MockServer`]) and talks HTTP to it. Everything after that —
+//! [`Mock::send`], the helpers built on it, the verbs of the `MockApp` it derefs to — is the
+//! same on both, so only the tests that are about the network pay for a socket.
 #![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::HeaderMap;
+use hyper::header::{HeaderMap, CONTENT_LENGTH};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use otk_mock::catalogue::Catalogue;
 use otk_mock::config::Config;
-use otk_mock::server::RunningServer;
+use otk_mock::{MockApp, MockServer};
 use serde_json::Value;
 
 /// The token tests send; any non-empty token is accepted unless the config restricts them.
 pub const TOKEN: &str = "test-token";
 
-/// Start a server with `config` (its bind is forced to port 0) and its catalogue.
-pub async fn start_with(mut config: Config) -> RunningServer {
-    config.bind = "127.0.0.1:0".parse().unwrap();
-    let catalogue = Catalogue::load(&config.source, config.seed).expect("catalogue loads");
-    otk_mock::server::start(config, catalogue)
-        .await
-        .expect("server binds")
+/// The mock a test talks to: in process, or behind a real socket.
+pub enum Mock {
+    /// Answered through [`MockApp::oneshot`], on the test's own runtime.
+    InProcess(MockApp),
+    /// A real server on 127.0.0.1 and a free port, spoken to over HTTP.
+    Socket(MockServer),
 }
 
-/// Start a server with the bundled catalogue and default settings.
-pub async fn start() -> RunningServer {
+/// The mock in process, with the bundled catalogue and default settings.
+pub async fn start() -> Mock {
     start_with(Config::ephemeral()).await
+}
+
+/// The mock in process, with `config` (every setting the CLI has).
+pub async fn start_with(config: Config) -> Mock {
+    let app = MockServer::builder()
+        .config(config)
+        .in_process()
+        .unwrap_or_else(|e| panic!("the mock does not start: {e}"));
+    Mock::InProcess(app)
+}
+
+/// A real server on 127.0.0.1:0, with the bundled catalogue and default settings.
+pub async fn serve() -> Mock {
+    serve_with(Config::ephemeral()).await
+}
+
+/// A real server with `config`; its bind is forced to 127.0.0.1:0.
+pub async fn serve_with(mut config: Config) -> Mock {
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    let server = MockServer::builder()
+        .config(config)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("the server does not start: {e}"));
+    Mock::Socket(server)
+}
+
+impl std::ops::Deref for Mock {
+    type Target = MockApp;
+
+    fn deref(&self) -> &MockApp {
+        match self {
+            Mock::InProcess(app) => app,
+            Mock::Socket(server) => server,
+        }
+    }
+}
+
+impl Mock {
+    /// Send one request (`path_and_query` as `/api/...?...`) and read the whole reply: through
+    /// `oneshot` in process, over HTTP/1.1 to a server.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Reply {
+        match self {
+            Mock::InProcess(app) => oneshot(app, method, path_and_query, headers, body).await,
+            Mock::Socket(server) => {
+                let url = format!("{}{path_and_query}", server.uri());
+                send_url(method, &url, headers, body).await
+            }
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of a server.
+    pub fn uri(&self) -> String {
+        self.server().uri()
+    }
+
+    /// The address a server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.server().address()
+    }
+
+    /// Stop a server and wait until it has (open requests finish, callbacks due within the
+    /// drain window are attempted). In process there is nothing to stop.
+    pub async fn shutdown(self) {
+        if let Mock::Socket(server) = self {
+            server.shutdown().await;
+        }
+    }
+
+    fn server(&self) -> &MockServer {
+        match self {
+            Mock::Socket(server) => server,
+            Mock::InProcess(_) => panic!("this test needs a socket: start the mock with serve()"),
+        }
+    }
+}
+
+/// One request answered in process, built as an HTTP client would send it.
+async fn oneshot(
+    app: &MockApp,
+    method: Method,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
+    let mut builder = Request::builder().method(method).uri(path_and_query);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    // A client states the length of a body it has whole; the mock checks it against its limit.
+    let stated = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case(CONTENT_LENGTH.as_str()));
+    if !body.is_empty() && !stated {
+        builder = builder.header(CONTENT_LENGTH, body.len());
+    }
+    let request = builder
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("request builds");
+    let response = app.oneshot(request).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body reads")
+        .to_bytes();
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// What a client saw.
@@ -88,8 +213,9 @@ impl Reply {
     }
 }
 
-/// Send one request and read the whole reply.
-pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+/// Send one request to a full URL over HTTP and read the whole reply (for servers that are
+/// not a [`Mock`], such as the real binary).
+pub async fn send_url(method: Method, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut builder = Request::builder().method(method).uri(url);
     for (name, value) in headers {
@@ -115,12 +241,12 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: &st
 }
 
 /// The documented get-journey call: POST, raw token, JSON content type, empty body.
-pub async fn get_journey(server: &RunningServer, id: &str, extra: &[(&str, &str)]) -> Reply {
-    let url = format!("{}/api/v3/otk-service/get-journey/{id}", server.base_url());
+pub async fn get_journey(server: &Mock, id: &str, extra: &[(&str, &str)]) -> Reply {
+    let path = format!("/api/v3/otk-service/get-journey/{id}");
     let mut headers = vec![
         ("authorization", TOKEN),
         ("content-type", "application/json"),
     ];
     headers.extend_from_slice(extra);
-    send(Method::POST, &url, &headers, "").await
+    server.send(Method::POST, &path, &headers, "").await
 }

@@ -1,5 +1,5 @@
-//! What the journey and callback tests share: create and admin calls, a callback receiver on
-//! loopback, and waiting for an event with a generous deadline (polling, never a fixed sleep
+//! What the journey and callback tests share: create and admin calls (in process or over a
+//! socket, as the test's [`Mock`] is), a callback receiver on loopback, and waiting for an event with a generous deadline (polling, never a fixed sleep
 //! as the assertion).
 #![allow(dead_code)] // each test binary uses its own part of this module
 
@@ -17,11 +17,10 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use otk_mock::config::Config;
-use otk_mock::server::RunningServer;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::common::{send, Reply, TOKEN};
+use crate::common::{Mock, Reply, TOKEN};
 
 /// How long any wait may take before the test fails: generous, for a loaded CI machine.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -57,25 +56,28 @@ where
 }
 
 /// POST create-journey-url with `body` and extra headers.
-pub async fn create(server: &RunningServer, body: &Value, extra: &[(&str, &str)]) -> Reply {
+pub async fn create(server: &Mock, body: &Value, extra: &[(&str, &str)]) -> Reply {
     create_raw(server, &body.to_string(), extra).await
 }
 
-pub async fn create_raw(server: &RunningServer, body: &str, extra: &[(&str, &str)]) -> Reply {
-    let url = format!(
-        "{}/api/v3/otk-service/create-journey-url",
-        server.base_url()
-    );
+pub async fn create_raw(server: &Mock, body: &str, extra: &[(&str, &str)]) -> Reply {
     let mut headers = vec![
         ("authorization", TOKEN),
         ("content-type", "application/json"),
     ];
     headers.extend_from_slice(extra);
-    send(Method::POST, &url, &headers, body).await
+    server
+        .send(
+            Method::POST,
+            "/api/v3/otk-service/create-journey-url",
+            &headers,
+            body,
+        )
+        .await
 }
 
 /// Create a journey and return its id (asserting the create succeeded).
-pub async fn create_id(server: &RunningServer, body: &Value, extra: &[(&str, &str)]) -> String {
+pub async fn create_id(server: &Mock, body: &Value, extra: &[(&str, &str)]) -> String {
     let reply = create(server, body, extra).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     reply.json()["result"]["journeyId"]
@@ -85,25 +87,27 @@ pub async fn create_id(server: &RunningServer, body: &Value, extra: &[(&str, &st
 }
 
 /// An admin call.
-pub async fn admin(server: &RunningServer, method: Method, path: &str, body: &str) -> Reply {
-    let url = format!("{}/__admin/{path}", server.base_url());
-    send(method, &url, &[("content-type", "application/json")], body).await
+pub async fn admin(server: &Mock, method: Method, path: &str, body: &str) -> Reply {
+    let path = format!("/__admin/{path}");
+    server
+        .send(method, &path, &[("content-type", "application/json")], body)
+        .await
 }
 
 /// End a journey now with its bound scenario (`POST /__admin/journeys/{id}/complete`).
-pub async fn complete(server: &RunningServer, id: &str) -> Reply {
+pub async fn complete(server: &Mock, id: &str) -> Reply {
     admin(server, Method::POST, &format!("journeys/{id}/complete"), "").await
 }
 
 /// The admin view of a journey.
-pub async fn journey_view(server: &RunningServer, id: &str) -> Value {
+pub async fn journey_view(server: &Mock, id: &str) -> Value {
     let reply = admin(server, Method::GET, &format!("journeys/{id}"), "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     reply.json()
 }
 
 /// The logged callback attempts for a journey.
-pub async fn attempts(server: &RunningServer, id: &str) -> Vec<Value> {
+pub async fn attempts(server: &Mock, id: &str) -> Vec<Value> {
     let reply = admin(
         server,
         Method::GET,
@@ -118,10 +122,10 @@ pub async fn attempts(server: &RunningServer, id: &str) -> Vec<Value> {
 }
 
 /// A page request (no auth, as a browser sends it).
-pub async fn page(server: &RunningServer, method: Method, id: &str, form: &str) -> Reply {
-    let url = format!("{}/journey/{id}", server.base_url());
+pub async fn page(server: &Mock, method: Method, id: &str, form: &str) -> Reply {
+    let path = format!("/journey/{id}");
     let headers = [("content-type", "application/x-www-form-urlencoded")];
-    send(method, &url, &headers, form).await
+    server.send(method, &path, &headers, form).await
 }
 
 /// How a receiver answers.
