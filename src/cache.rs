@@ -31,16 +31,6 @@ const MIN_PER_SHARD: usize = 256;
 ///
 /// The key is the id and variant themselves, compared in full on every lookup, so two pairs
 /// whose hashes collide are two entries, never a wrong body.
-///
-/// ```
-/// use bytes::Bytes;
-/// use otk_mock::cache::BodyCache;
-///
-/// let cache = BodyCache::with_budget(1024, 4 << 20);
-/// cache.insert("success-1", 7, Bytes::from_static(b"{}"));
-/// assert_eq!(cache.get("success-1", 7).as_deref(), Some(&b"{}"[..]));
-/// assert_eq!(cache.get("success-1", 8), None);
-/// ```
 pub struct BodyCache {
     /// `None` when caching is off (0 entries or 0 bytes).
     inner: Option<Cache<Key, Bytes, Weigh, foldhash::fast::RandomState>>,
@@ -165,6 +155,15 @@ impl BodyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_is_found_under_its_id_and_variant_only() {
+        let cache = BodyCache::with_budget(1024, 4 << 20);
+        cache.insert("success-1", 7, Bytes::from_static(b"{}"));
+        assert_eq!(cache.get("success-1", 7).as_deref(), Some(&b"{}"[..]));
+        assert_eq!(cache.get("success-1", 8), None);
+        assert_eq!(cache.get("success-2", 7), None);
+    }
 
     fn put(cache: &BodyCache, id: &str, variant: u64, body: &'static [u8]) {
         cache.insert(id, variant, Bytes::from_static(body));

@@ -264,6 +264,9 @@ impl FaultRule {
     }
 }
 
+/// The base of `journeyUrl` in process, where there is no address to name.
+const IN_PROCESS_URL: &str = "http://otk-mock.invalid";
+
 impl Default for MockServerBuilder {
     fn default() -> Self {
         MockServerBuilder {
@@ -381,9 +384,14 @@ impl MockServerBuilder {
     }
 
     /// The mock without a socket, on the current Tokio runtime (where its callbacks and
-    /// timers run).
+    /// timers run). With no socket there is no hosted page to link to: `journeyUrl`s start
+    /// with [`MockServerBuilder::public_url`] if set, else with `http://otk-mock.invalid`
+    /// (a name that never resolves, RFC 2606).
     pub fn in_process(self) -> Result<MockApp, StartError> {
-        let (config, catalogue) = self.prepare()?;
+        let (mut config, catalogue) = self.prepare()?;
+        if config.public_url.is_none() {
+            config.public_url = Some(IN_PROCESS_URL.to_string());
+        }
         Ok(MockApp {
             app: Arc::new(App::new(config, catalogue)),
         })
@@ -585,6 +593,11 @@ impl MockApp {
 
     /// The callback log: every attempt (with status, error and duration), the callbacks
     /// lost, and the counters.
+    ///
+    /// An attempt is logged once its outcome is applied (the counters and the journey's
+    /// `callbackSent` already show it). Your receiver gets the request before the mock gets
+    /// its answer, though, so a test that has just seen the callback arrive should wait for
+    /// the log (or for [`JourneyInfo::callback_sent`]), polling with a deadline.
     pub async fn callbacks(&self) -> CallbackLog {
         let callbacks = self.app.callbacks();
         CallbackLog {
@@ -669,6 +682,22 @@ mod tests {
             .in_process()
             .unwrap_err();
         assert!(matches!(e, StartError::Setting(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn in_process_journey_urls_name_no_address() {
+        let app = MockServer::builder()
+            .auto_complete_after(None)
+            .in_process()
+            .unwrap();
+        let made = app.bind("J1", "in_progress").await.unwrap();
+        assert_eq!(made.url, "http://otk-mock.invalid/journey/J1");
+        let app = MockServer::builder()
+            .public_url("https://kyc.example.test/")
+            .in_process()
+            .unwrap();
+        let made = app.bind("J2", "in_progress").await.unwrap();
+        assert_eq!(made.url, "https://kyc.example.test/journey/J2");
     }
 
     #[test]

@@ -27,24 +27,29 @@ impl Dispatcher {
                 self.lose(&delivery.journey_id, Some(id), "shutdown", ());
                 break;
             }
-            let delivered = self.attempt(id, attempt, due, &delivery).await;
-            let last = delivered || attempt >= self.settings.max_attempts;
+            let logged = self.attempt(id, attempt, due, &delivery).await;
+            let delivered = logged.outcome == "delivered";
+            // The journey and the counters learn the outcome before the attempt is logged, so
+            // whoever sees an attempt in the log sees its effects too.
             if delivered {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
                 self.observer.settled(
                     &delivery.journey_id,
                     Settled::Delivered { attempts: attempt },
                 );
-                break;
-            }
-            if last {
+            } else if logged.final_attempt {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(journey_id = %delivery.journey_id, delivery = id, attempts = attempt, "callback failed: attempts exhausted");
                 self.observer
                     .settled(&delivery.journey_id, Settled::Failed { attempts: attempt });
+            } else {
+                self.observer.attempted(&delivery.journey_id);
+            }
+            let last = logged.final_attempt;
+            self.attempts.push(logged);
+            if last {
                 break;
             }
-            self.observer.attempted(&delivery.journey_id);
             due = later(self.backoff(attempt));
             attempt += 1;
         }
@@ -65,8 +70,9 @@ impl Dispatcher {
         half + Duration::from_micros(extra)
     }
 
-    /// One attempt: returns whether it delivered. Logged either way.
-    async fn attempt(&self, id: u64, attempt: u32, due: Instant, delivery: &Delivery) -> bool {
+    /// One attempt, as the log will record it (the caller logs it, once its outcome is
+    /// applied).
+    async fn attempt(&self, id: u64, attempt: u32, due: Instant, delivery: &Delivery) -> Attempt {
         let scheduled_at = now_millis()
             - i64::try_from(Instant::now().saturating_duration_since(due).as_millis()).unwrap_or(0);
         let started_at = now_millis();
@@ -148,7 +154,7 @@ impl Dispatcher {
             "callback attempt {}",
             if delivered { "delivered" } else { "failed" }
         );
-        self.attempts.push(Attempt {
+        Attempt {
             journey_id: delivery.journey_id.clone(),
             delivery: id,
             attempt,
@@ -162,8 +168,7 @@ impl Dispatcher {
             error,
             detail,
             final_attempt,
-        });
-        delivered
+        }
     }
 }
 
