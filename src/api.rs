@@ -27,8 +27,8 @@ use crate::journey::create;
 use crate::journey::record::BoundBy;
 use crate::scenario::Selection;
 use crate::wire::{
-    json_response, json_value_response, ApiError, Body, RouteKind, CALLBACK_DELAY_HEADER,
-    CALLBACK_FAULT_HEADER, FAULT_HEADER, SCENARIO_HEADER,
+    get_journey_id, json_response, json_value_response, ApiError, Body, RouteKind,
+    CALLBACK_DELAY_HEADER, CALLBACK_FAULT_HEADER, FAULT_HEADER, SCENARIO_HEADER,
 };
 
 /// What a provider request asks, read from its head.
@@ -92,11 +92,12 @@ pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<C
     }
 }
 
-/// The route's own work, once the body is read. What it finds out goes into `trace`.
+/// The route's own work on the request at `path`, once the body is read. What it finds out
+/// goes into `trace`.
 pub fn work(
     app: &App,
     call: Call,
-    journey_id: Option<&str>,
+    path: &str,
     body: &[u8],
     trace: &mut Trace,
 ) -> Result<Response<Body>, ApiError> {
@@ -115,13 +116,9 @@ pub fn work(
             fault,
             trace,
         ),
-        Call::Get { header, fault } => get_journey(
-            app,
-            journey_id.unwrap_or_default(),
-            header.as_deref(),
-            fault,
-            trace,
-        ),
+        Call::Get { header, fault } => {
+            get_journey(app, get_journey_id(path), header.as_deref(), fault, trace)
+        }
     }
 }
 

@@ -145,8 +145,7 @@ where
                 let (parts, body) = request.into_parts();
                 let answer = match read_body(&parts.headers, body, limit).await {
                     Ok(body) => within(&span, || {
-                        let journey_id = RouteKind::of_path(parts.uri.path()).1;
-                        crate::api::work(&app, call, journey_id, &body, &mut trace)
+                        crate::api::work(&app, call, parts.uri.path(), &body, &mut trace)
                     }),
                     Err(e) => Err(e),
                 };
@@ -161,8 +160,7 @@ where
             }));
         }
         Ok(call) => within(&span, || {
-            let journey_id = RouteKind::of_path(request.uri().path()).1;
-            crate::api::work(app, call, journey_id, &[], &mut trace)
+            crate::api::work(app, call, request.uri().path(), &[], &mut trace)
         }),
         Err(e) => Err(e),
     };
@@ -213,7 +211,9 @@ where
     settle(app, Outcome::plain(answer), started, span, conn)
 }
 
-/// The answer of a concluded request: now, or once its fault is acted out.
+/// The answer of a concluded request: now, or once its fault is acted out. Inlined: the
+/// outcome is a few hundred bytes, and each call it passes through by value copies it.
+#[inline(always)]
 fn settle(
     app: &Arc<App>,
     outcome: Outcome,

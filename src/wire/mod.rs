@@ -91,6 +91,15 @@ impl RouteKind {
     }
 }
 
+/// What comes before the journey id in a get-journey path.
+const GET_JOURNEY_PREFIX: &str = "/api/v3/otk-service/get-journey/";
+
+/// The journey id of a path [`RouteKind::of_path`] found to be a get-journey one: a slice at
+/// a fixed offset, so the request path is not parsed twice.
+pub fn get_journey_id(path: &str) -> &str {
+    path.get(GET_JOURNEY_PREFIX.len()..).unwrap_or_default()
+}
+
 /// A 200 with a JSON body.
 pub fn json_response(body: Bytes) -> Response<Body> {
     let mut response = Response::new(full(body));
@@ -169,6 +178,8 @@ mod tests {
             RouteKind::of_path(get),
             (RouteKind::GetJourney, Some("abc"))
         );
+        assert_eq!(get_journey_id(get), "abc");
+        assert_eq!(GET_JOURNEY_PREFIX, format!("{API_PREFIX}get-journey/"));
         assert_eq!(
             RouteKind::of_path("/api/v3/otk-service/create-journey-url"),
             (RouteKind::CreateJourneyUrl, None)
