@@ -138,20 +138,7 @@ async fn oneshot(
     let request = builder
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("request builds");
-    let response = app.oneshot(request).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body reads")
-        .to_bytes();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply::read(app.oneshot(request).await).await
 }
 
 /// What a client saw.
@@ -163,6 +150,27 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// What a client sees of `response`, whole.
+    async fn read<B>(response: hyper::Response<B>) -> Reply
+    where
+        B: hyper::body::Body,
+        B::Error: std::fmt::Debug,
+    {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body reads")
+            .to_bytes();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
@@ -224,20 +232,7 @@ pub async fn send_url(method: Method, url: &str, headers: &[(&str, &str)], body:
     let request = builder
         .body(Full::new(Bytes::from(body.to_string())))
         .expect("request builds");
-    let response = client.request(request).await.expect("request is answered");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body reads")
-        .to_bytes();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply::read(client.request(request).await.expect("request is answered")).await
 }
 
 /// The documented get-journey call: POST, raw token, JSON content type, empty body.
