@@ -199,7 +199,7 @@ pub struct ServeArgs {
     pub cache_bytes: u64,
     /// Bytes the created journeys may take, each counted with what the app sent; past it the
     /// oldest finished journey is evicted first.
-    #[arg(long, env = "OTK_MOCK_JOURNEY_BYTES", default_value = "32MiB", value_parser = parse_bytes)]
+    #[arg(long, env = "OTK_MOCK_JOURNEY_BYTES", default_value = "24MiB", value_parser = parse_bytes)]
     pub journey_bytes: u64,
     /// Bytes the callback log may hold; a URL or error longer than an entry's share is kept
     /// cut, ending in "…".
