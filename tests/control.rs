@@ -433,6 +433,58 @@ async fn a_broken_change_keeps_the_last_good_catalogue_and_is_reported() {
     server.shutdown().await;
 }
 
+/// A copy of the bundled templates in `dir`.
+fn copy_templates(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_templates(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_loop_under_watch_keeps_the_last_good_catalogue_and_never_spins() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    copy_templates(Path::new("templates"), &templates);
+    let mut config = Config::ephemeral();
+    config.source.templates_dir = Some(templates.clone());
+    config.watch = true;
+    config.watch_interval = Duration::from_millis(20);
+    let server = serve_with(config).await;
+
+    // A link from deep in the tree back to its top: walked naively, it never ends.
+    std::os::unix::fs::symlink(&templates, templates.join("journey/loop")).unwrap();
+    let health = eventually("the failed reload to be reported", || async {
+        let h = health_of(&server).await;
+        (!h["lastReloadError"].is_null()).then_some(h)
+    })
+    .await;
+    let message = health["lastReloadError"]["message"].as_str().unwrap();
+    assert!(message.contains("journey/loop"), "{message}");
+    assert!(message.contains("symbolic link loop"), "{message}");
+    assert_eq!(health["catalogue"]["generation"], 1);
+    assert_eq!(get_journey(&server, "vpn-1", &[]).await.status, 200);
+    // Many looks later the broken tree has been loaded once, not once a look.
+    let looks = eventually("more looks at the files", || async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let h = health_of(&server).await;
+        (h["uptimeSeconds"].as_u64().unwrap_or(0) >= 1).then_some(())
+    });
+    looks.await;
+    let text = metrics(&server).await;
+    assert_eq!(
+        sample(&text, r#"otk_mock_catalogue_reloads_total{result="error"}"#),
+        1.0
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_reload_without_the_default_scenario_is_refused() {
     let dir = tempfile::tempdir().unwrap();

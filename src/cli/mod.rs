@@ -62,13 +62,18 @@ pub struct CatalogueArgs {
     /// Seed of all generated data: the same seed and journey id give the same body.
     #[arg(long, env = "OTK_MOCK_SEED", default_value_t = 0)]
     pub seed: u64,
+    /// A scenario or template file larger than this is refused at load, naming it (bytes,
+    /// or KiB/MiB/GiB).
+    #[arg(long, env = "OTK_MOCK_MAX_CATALOGUE_FILE_BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub max_catalogue_file_bytes: u64,
 }
 
 impl CatalogueArgs {
-    fn source(&self) -> CatalogueSource {
+    pub(crate) fn source(&self) -> CatalogueSource {
         CatalogueSource {
             scenarios_dir: self.scenarios.clone(),
             templates_dir: self.templates.clone(),
+            max_file_bytes: self.max_catalogue_file_bytes,
         }
     }
 
