@@ -465,7 +465,7 @@ impl Filter {
         let mut filter = Filter::default();
         let mut seen: Vec<String> = Vec::new();
         for (key, value) in pairs {
-            if seen.iter().any(|k| *k == key) {
+            if seen.contains(&key) {
                 return Err(format!("{key} is given more than once"));
             }
             filter.set(&key, &Value::String(value), true)?;
