@@ -6,20 +6,27 @@
 //!
 //! | Method and path | Does |
 //! |---|---|
-//! | `GET /__admin/journeys` | every created journey, oldest first |
+//! | `GET /__admin/journeys[?limit=…&cursor=…]` | created journeys, oldest first, a page at a time |
 //! | `GET /__admin/journeys/{id}` | one journey |
 //! | `PUT /__admin/journeys/{id}` `{"scenario": …}` | bind a scenario (creates the journey if unknown: 201) |
 //! | `POST /__admin/journeys/{id}/complete` `[{"scenario": …}]` | end it now |
-//! | `GET /__admin/callbacks[?journeyId=…]` | every attempt, lost callbacks, counters |
+//! | `GET /__admin/callbacks[?journeyId=…&limit=…&cursor=…]` | attempts and lost callbacks, a page at a time; counters |
 //! | `POST /__admin/callbacks/{journeyId}/redeliver` | deliver the callback again (202) |
 //! | `PUT`/`DELETE /__admin/journeys/{id}/callback-fault` `{"fault": …}` | set or clear its callback fault |
-//! | `GET`/`DELETE /__admin/requests[?journeyId=…&path=…&status=…&since=…&scenario=…]` | the request journal |
+//! | `GET`/`DELETE /__admin/requests[?journeyId=…&path=…&status=…&since=…&scenario=…&limit=…&cursor=…]` | the request journal, a page at a time |
 //! | `POST /__admin/requests/count` `{filter}` | `{"count": N}` |
 //! | `GET`/`POST`/`DELETE /__admin/faults` | fault rules: list, add (201), remove all |
 //! | `GET`/`DELETE /__admin/faults/{id}` | one rule |
 //! | `GET /__admin/health` | catalogue size, generation, last reload error |
 //! | `GET /__admin/metrics` | OpenMetrics text (Prometheus scrapes it) |
 //! | `POST /__admin/reset` | forget journeys, callbacks, cached bodies, the journal and fault rules |
+//!
+//! The three listings are paged, so that no answer grows with what the mock holds: `limit`
+//! entries at most (default 100, at most 1,000; journeys also stop at about 4 MiB), oldest
+//! first, and `next`, the `cursor` that gives the next page with the same parameters (`null`
+//! on the last page). A cursor is opaque: the position after which the next page starts, so
+//! paging never repeats nor skips an entry that is kept; entries dropped by the bounds
+//! between two pages are not seen, entries added meanwhile are, at the end.
 
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -37,6 +44,70 @@ use crate::wire::{full, json_value_response, ApiError, Body};
 
 /// The path prefix of every admin route.
 pub const PREFIX: &str = "/__admin/";
+
+/// Entries in a page of a listing, unless `limit` says otherwise, and the most it may say.
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// About the most a page of journeys holds, by the store's weighing (a journey may carry up
+/// to a request body's worth of `processingConfig` and `userInfo`).
+const MAX_PAGE_BYTES: usize = 4 << 20;
+
+/// A listing's `limit` and `cursor`, and its other query parameters.
+struct Paging {
+    limit: usize,
+    /// The positions after which the page starts, one per list (0: from the first).
+    after: Vec<u64>,
+    rest: Vec<(String, String)>,
+}
+
+impl Paging {
+    /// From a listing's query; its cursor holds `lists` positions.
+    fn read(query: &str, lists: usize) -> Result<Paging, ApiError> {
+        let mut paging = Paging {
+            limit: DEFAULT_PAGE,
+            after: vec![0; lists],
+            rest: Vec::new(),
+        };
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*key {
+                "limit" => {
+                    paging.limit = value
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=MAX_PAGE).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::bad_request(format!(
+                                "limit {value:?} must be a number from 1 to {MAX_PAGE}"
+                            ))
+                        })?
+                }
+                "cursor" => {
+                    let after: Option<Vec<u64>> =
+                        value.split('.').map(|p| p.parse().ok()).collect();
+                    paging.after = after.filter(|a| a.len() == lists).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "cursor {value:?} is not one this listing gave; pass the `next` of the previous page"
+                        ))
+                    })?;
+                }
+                _ => paging.rest.push((key.into_owned(), value.into_owned())),
+            }
+        }
+        Ok(paging)
+    }
+}
+
+/// The `next` of a page: for each list, the position of the last entry given (or where the
+/// page started, when it gave none) and whether more follow; `null` when no list has more.
+fn next_cursor(lists: &[(u64, bool)]) -> Value {
+    if !lists.iter().any(|(_, more)| *more) {
+        return Value::Null;
+    }
+    let parts: Vec<String> = lists.iter().map(|(at, _)| at.to_string()).collect();
+    Value::String(parts.join("."))
+}
 
 enum Route {
     Journeys,
@@ -125,8 +196,14 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
     let journeys = app.journeys();
     match route {
         Route::Journeys => {
-            let list: Vec<Value> = journeys.list().iter().map(|r| view(app, r)).collect();
-            Ok(ok(json!({ "count": list.len(), "journeys": list })))
+            let paging = Paging::read(&query, 1)?;
+            let (records, next) = journeys.page(paging.after[0], paging.limit, MAX_PAGE_BYTES);
+            let list: Vec<Value> = records.iter().map(|r| view(app, r)).collect();
+            Ok(ok(json!({
+                "count": list.len(),
+                "journeys": list,
+                "next": next.map_or(Value::Null, |at| next_cursor(&[(at, true)])),
+            })))
         }
         Route::Journey(id) if method == Method::GET => {
             let record = journeys.get(&id).ok_or_else(ApiError::journey_not_found)?;
@@ -156,14 +233,22 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
             Ok(ok(view(app, &record)))
         }
         Route::Callbacks => {
-            let journey_id = form_urlencoded::parse(query.as_bytes())
+            let paging = Paging::read(&query, 2)?;
+            let journey_id = paging
+                .rest
+                .iter()
                 .find(|(k, _)| k == "journeyId")
-                .map(|(_, v)| v.into_owned());
+                .map(|(_, v)| v.as_str());
             let callbacks = app.callbacks();
+            let (attempts, lost) = callbacks.logs();
+            let (attempts, attempts_at, more_attempts) =
+                attempts.page(paging.after[0], paging.limit, journey_id);
+            let (lost, lost_at, more_lost) = lost.page(paging.after[1], paging.limit, journey_id);
             Ok(ok(json!({
                 "stats": callbacks.stats(),
-                "attempts": callbacks.attempts(journey_id.as_deref()),
-                "lost": callbacks.lost(journey_id.as_deref()),
+                "attempts": attempts,
+                "lost": lost,
+                "next": next_cursor(&[(attempts_at, more_attempts), (lost_at, more_lost)]),
             })))
         }
         Route::Redeliver(id) => {
@@ -183,9 +268,14 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
             Ok(ok(view(app, &record)))
         }
         Route::Requests if method == Method::GET => {
-            let filter = Filter::from_query(&query).map_err(ApiError::bad_request)?;
-            let requests = app.requests(&filter);
-            Ok(ok(json!({ "count": requests.len(), "requests": requests })))
+            let paging = Paging::read(&query, 1)?;
+            let filter = Filter::from_pairs(paging.rest).map_err(ApiError::bad_request)?;
+            let page = app.requests_page(&filter, paging.after[0], paging.limit);
+            Ok(ok(json!({
+                "count": page.requests.len(),
+                "requests": page.requests,
+                "next": page.next.map_or(Value::Null, |at| next_cursor(&[(at, true)])),
+            })))
         }
         Route::Requests => Ok(ok(json!({ "deleted": app.journal().clear() }))),
         Route::RequestCount => {

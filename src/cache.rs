@@ -16,6 +16,10 @@ use std::hash::Hash;
 use bytes::Bytes;
 use quick_cache::{sync::Cache, Equivalent, OptionsBuilder, Weighter};
 
+/// The default of `--cache-bytes`: 16 MiB, the budget the default 1,024 entries had at
+/// [`DEFAULT_BYTES_PER_ENTRY`] each before it was a flag of its own.
+pub const DEFAULT_BYTES: u64 = 16 << 20;
+
 /// The byte budget per entry of [`BodyCache::new`]: twice a bundled body (about 8 KB), so that
 /// with bundled templates the entry count is the bound that binds.
 pub const DEFAULT_BYTES_PER_ENTRY: u64 = 16 * 1024;
@@ -145,6 +149,11 @@ impl BodyCache {
         self.len() == 0
     }
 
+    /// The bytes it holds, by its own weighing of each entry (never more than its budget).
+    pub fn bytes(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |cache| cache.weight())
+    }
+
     pub fn clear(&self) {
         if let Some(cache) = &self.inner {
             cache.clear();
@@ -250,6 +259,20 @@ mod tests {
             assert!(cache.len() <= 9, "{}", cache.len());
         }
         assert!(cache.get("id-199", 1).is_some());
+    }
+
+    #[test]
+    fn hostile_ids_stay_within_the_byte_budget() {
+        // 60,000-character journey ids, each with a body that repeats its id.
+        let budget = 1 << 20;
+        let cache = BodyCache::with_budget(1024, budget);
+        let long = "x".repeat(60_000);
+        for i in 0..500 {
+            let id = format!("{long}{i}");
+            cache.insert(&id, 1, Bytes::from(id.repeat(3)));
+            assert!(cache.bytes() <= budget, "{}", cache.bytes());
+        }
+        assert!(cache.len() < 10, "{}", cache.len());
     }
 
     #[test]

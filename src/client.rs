@@ -6,6 +6,11 @@
 //! answer like any other. Every failure is classified into an [`OutboundErrorKind`] so that
 //! logs and the callback log say *what* went wrong (timeout, refused, reset...), not just that
 //! something did.
+//!
+//! An answer's body is read only up to a limit (8 KiB by default: a callback receiver's
+//! answer is only logged): past it the client stops reading, keeps the status and what it
+//! read, marks the answer as cut and logs it; the connection, left mid-body, is not reused.
+//! A receiver answering 1 GB costs 8 KiB and a frame, not the gigabyte.
 
 use std::time::Duration;
 
@@ -74,13 +79,20 @@ impl OutboundError {
 #[derive(Debug, Clone)]
 pub struct OutboundResponse {
     pub status: StatusCode,
+    /// The body, or its first bytes up to the client's limit when it was longer.
     pub body: Bytes,
+    /// Whether the body was longer than the limit, and so was cut (and not read to its end).
+    pub cut: bool,
 }
+
+/// How much of an answer's body [`OutboundClient::new`] reads.
+pub const DEFAULT_ANSWER_LIMIT: usize = 8 * 1024;
 
 /// A shared, cloneable client (connections are pooled per host).
 #[derive(Clone)]
 pub struct OutboundClient {
     inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    answer_limit: usize,
 }
 
 impl std::fmt::Debug for OutboundClient {
@@ -105,10 +117,20 @@ impl OutboundClient {
         let inner = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        Ok(OutboundClient { inner })
+        Ok(OutboundClient {
+            inner,
+            answer_limit: DEFAULT_ANSWER_LIMIT,
+        })
     }
 
-    /// Send one request and read the whole answer, all within `timeout`.
+    /// The same client, reading at most `bytes` of an answer's body.
+    pub fn with_answer_limit(mut self, bytes: usize) -> Self {
+        self.answer_limit = bytes;
+        self
+    }
+
+    /// Send one request and read its answer (the body up to the client's limit),
+    /// all within `timeout`.
     pub async fn send(
         &self,
         method: Method,
@@ -139,18 +161,26 @@ impl OutboundClient {
         let exchange = async {
             let response = self.inner.request(request).await.map_err(classify)?;
             let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| classify_hyper(&e))?
-                .to_bytes();
-            Ok::<_, OutboundError>((parts, body))
+            let (body, cut) = read_at_most(body, self.answer_limit).await?;
+            Ok::<_, OutboundError>((parts, body, cut))
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok((parts, body))) => Ok(OutboundResponse {
-                status: parts.status,
-                body,
-            }),
+            Ok(Ok((parts, body, cut))) => {
+                if cut {
+                    tracing::info!(
+                        url,
+                        status = parts.status.as_u16(),
+                        limit = self.answer_limit,
+                        "the answer's body was cut: only its first {} bytes were read",
+                        self.answer_limit
+                    );
+                }
+                Ok(OutboundResponse {
+                    status: parts.status,
+                    body,
+                    cut,
+                })
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(OutboundError::new(
                 OutboundErrorKind::Timeout,
@@ -158,6 +188,27 @@ impl OutboundClient {
             )),
         }
     }
+}
+
+/// Up to `limit` bytes of `body`, and whether there was more; reading stops at the limit.
+async fn read_at_most(
+    mut body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<(Bytes, bool), OutboundError> {
+    let mut kept = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| classify_hyper(&e))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let room = limit - kept.len();
+        if data.len() > room {
+            kept.extend_from_slice(&data[..room]);
+            return Ok((kept.freeze(), true));
+        }
+        kept.extend_from_slice(&data);
+    }
+    Ok((kept.freeze(), false))
 }
 
 /// Walk an error's sources to the I/O error that says what happened.
@@ -268,5 +319,79 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind, OutboundErrorKind::InvalidUrl);
+    }
+
+    /// A server on loopback that answers every request with `status` and a body of `len`
+    /// bytes, written as fast as the client takes them.
+    async fn answering(status: u16, len: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/cb", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = [0u8; 4096];
+                    let _ = socket.read(&mut head).await;
+                    let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: {len}\r\n\r\n");
+                    socket.write_all(reply.as_bytes()).await?;
+                    let chunk = vec![b'x'; 64 * 1024];
+                    let mut left = len;
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        socket.write_all(&chunk[..n]).await?;
+                        left -= n;
+                    }
+                    Ok::<_, std::io::Error>(())
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_long_answer_is_cut_at_the_limit_and_keeps_its_status() {
+        let client = OutboundClient::new().unwrap();
+        // 1 GB announced; the client reads 8 KiB and a frame, then stops.
+        let url = answering(503, 1 << 30).await;
+        let answer = client
+            .send(
+                Method::POST,
+                &url,
+                &[],
+                Bytes::new(),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(answer.cut);
+        assert_eq!(answer.body.len(), DEFAULT_ANSWER_LIMIT);
+
+        let url = answering(200, 100).await;
+        let answer = client
+            .send(
+                Method::POST,
+                &url,
+                &[],
+                Bytes::new(),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(!answer.cut);
+        assert_eq!(answer.body.len(), 100);
+        let small = client.with_answer_limit(10);
+        let answer = small
+            .send(
+                Method::POST,
+                &url,
+                &[],
+                Bytes::new(),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+        assert_eq!((answer.body.len(), answer.cut), (10, true));
     }
 }

@@ -59,6 +59,11 @@ pub struct Config {
     pub watch: bool,
     /// How often `--watch` looks at the files.
     pub watch_interval: Duration,
+    /// Byte budgets, beside the entry counts above (see each structure for how it keeps
+    /// within its own): the request journal, the body cache, the journey store.
+    pub journal_bytes: u64,
+    pub cache_bytes: u64,
+    pub journey_bytes: u64,
 }
 
 impl Default for Config {
@@ -84,6 +89,9 @@ impl Default for Config {
             fault_max_wait: Duration::from_secs(300),
             watch: false,
             watch_interval: Duration::from_millis(500),
+            journal_bytes: crate::journal::DEFAULT_BYTES,
+            cache_bytes: crate::cache::DEFAULT_BYTES,
+            journey_bytes: crate::journey::store::DEFAULT_BYTES,
         }
     }
 }
@@ -142,6 +150,30 @@ pub fn parse_public_url(text: &str) -> Result<String, String> {
     }
 }
 
+/// A byte size flag: a number of bytes, or one with a binary unit (`512KiB`, `8MiB`, `1GiB`;
+/// `K`, `M`, `G` mean the same).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size; write a number of bytes or one with a binary unit: 512KiB, 8MiB, 1GiB"
+            ))
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?} is not a size; write e.g. 8MiB or 8388608"))
+}
+
 /// `--callback-auth-header`: a valid HTTP header name.
 pub fn parse_header_name(text: &str) -> Result<String, String> {
     hyper::header::HeaderName::try_from(text.trim())
@@ -158,6 +190,18 @@ mod tests {
         assert_eq!("never".parse(), Ok(AutoComplete(None)));
         assert_eq!("5s".parse(), Ok(AutoComplete(Some(Duration::from_secs(5)))));
         assert!("soon".parse::<AutoComplete>().is_err());
+    }
+
+    #[test]
+    fn sizes_read_bytes_and_binary_units() {
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_bytes(" 512 KiB "), Ok(512 << 10));
+        assert_eq!(parse_bytes("1g"), Ok(1 << 30));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        for bad in ["", "MiB", "8MB", "-1", "1.5MiB", "99999999999999999999G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

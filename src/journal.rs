@@ -8,6 +8,13 @@
 //! path of a provider route is rebuilt when read, the scenario is shared, a short journey id is
 //! stored inline): every slot written is a cache line or two the request path pays for.
 //!
+//! Bounded by `--journal-bytes` too, without evicting by bytes (see [`crate::ring`]): the
+//! ring's slots are fixed, and each entry may hold an equal share of what they leave of the
+//! budget on the heap (670 bytes at the defaults). A journey id, path or fault longer than
+//! that is kept cut, ending in `…`, with `truncated` set (the longest string is cut first);
+//! an exact `journeyId` or `path` filter does not find it by its whole text. Checking an
+//! entry that fits is three length reads on the request path.
+//!
 //! Filters, the same as query parameters (`GET /__admin/requests?…`) and as a JSON object
 //! (`POST /__admin/requests/count`): `journeyId` (exact), `path` (exact, or a prefix ending
 //! in `*`), `status` (a code, a class such as `5xx`, or `none` for requests answered by no
@@ -23,7 +30,8 @@ use jiff::tz::Offset;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::ring::Ring;
+use crate::ring::{Budget, Ring};
+use crate::text::{cut_marked, fair_cap};
 use crate::time::iso_from_millis;
 use crate::wire::{RouteKind, API_PREFIX};
 
@@ -58,6 +66,14 @@ impl ShortStr {
             ShortStr::Heap(s) => s,
         }
     }
+
+    /// What it holds on the heap.
+    fn heap_bytes(&self) -> usize {
+        match self {
+            ShortStr::Inline { .. } => 0,
+            ShortStr::Heap(s) => s.len(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ShortStr {
@@ -87,9 +103,45 @@ pub struct Entry {
     pub latency_us: u64,
     pub fault: Option<Arc<str>>,
     pub fault_source: Option<&'static str>,
+    /// A string was cut to keep the entry within its share of `--journal-bytes`.
+    pub truncated: bool,
 }
 
 impl Entry {
+    /// What the entry holds on the heap, counted against the journal's byte budget (a fault
+    /// text may be shared with a rule; it is counted whole all the same).
+    pub fn heap_bytes(&self) -> usize {
+        self.journey_id.as_ref().map_or(0, ShortStr::heap_bytes)
+            + self.other_path.as_ref().map_or(0, |p| p.len())
+            + self.fault.as_ref().map_or(0, |f| f.len())
+    }
+
+    /// Cut the entry's strings, the longest first, until it holds at most `heap` bytes.
+    fn fit(&mut self, heap: usize) {
+        if self.heap_bytes() <= heap {
+            return;
+        }
+        let lens = [
+            self.journey_id.as_ref().map_or(0, ShortStr::heap_bytes),
+            self.other_path.as_ref().map_or(0, |p| p.len()),
+            self.fault.as_ref().map_or(0, |f| f.len()),
+        ];
+        let cap = fair_cap(&lens, heap);
+        if let Some(cut) = self.journey_id.as_ref().and_then(|id| match id {
+            ShortStr::Heap(s) => cut_marked(s, cap),
+            ShortStr::Inline { .. } => None,
+        }) {
+            self.journey_id = Some(ShortStr::new(&cut));
+        }
+        if let Some(cut) = self.other_path.as_ref().and_then(|p| cut_marked(p, cap)) {
+            self.other_path = Some(cut.into());
+        }
+        if let Some(cut) = self.fault.as_ref().and_then(|f| cut_marked(f, cap)) {
+            self.fault = Some(cut.into());
+        }
+        self.truncated = true;
+    }
+
     pub fn path(&self) -> String {
         match (self.route, &self.journey_id, &self.other_path) {
             (RouteKind::CreateJourneyUrl, ..) => format!("{API_PREFIX}create-journey-url"),
@@ -116,6 +168,7 @@ impl Entry {
             latency_ms: self.latency_us as f64 / 1000.0,
             fault: self.fault.as_deref().map(str::to_string),
             fault_source: self.fault_source,
+            truncated: self.truncated,
         }
     }
 }
@@ -153,31 +206,87 @@ pub struct RecordedRequest {
     pub fault: Option<String>,
     /// Where the fault came from: `header`, `journey_rule`, `rule` or `scenario`.
     pub fault_source: Option<&'static str>,
+    /// Whether the journey id, path or fault was kept cut (ending in `…`) to stay within the
+    /// entry's share of `--journal-bytes`.
+    pub truncated: bool,
 }
 
 fn scenario_name(key: Option<u32>, names: &[Arc<str>]) -> Option<&str> {
     names.get(key? as usize).map(|n| &**n)
 }
 
+/// The default of `--journal-bytes`: 8 MiB, 838 bytes an entry at 10,000 entries.
+pub const DEFAULT_BYTES: u64 = 8 << 20;
+
+/// The heap an entry is given at least: a journey id of the longest length accepted
+/// (`--max-journey-id`, 256 bytes) is kept whole. A budget too small to give every entry
+/// this much keeps fewer entries.
+const MIN_HEAP_PER_ENTRY: usize = 256;
+
+/// A page of the journal: the entries, and the id to read the next page after, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub requests: Vec<RecordedRequest>,
+    pub next: Option<u64>,
+}
+
 /// The bounded journal.
 pub struct Journal {
     ring: Ring<Entry>,
+    /// What one entry may hold on the heap.
+    heap_per_entry: usize,
 }
 
 impl Journal {
-    pub fn new(capacity: usize) -> Self {
-        Journal {
-            ring: Ring::new(capacity),
+    /// A journal of at most `entries` entries within `bytes` bytes (fewer entries when the
+    /// budget cannot give each 256 bytes besides its slot).
+    pub fn new(entries: usize, bytes: u64) -> Self {
+        let budget = Budget::new::<Entry>(entries, bytes, MIN_HEAP_PER_ENTRY);
+        if budget.capacity < entries {
+            tracing::warn!(
+                entries,
+                bytes,
+                kept = budget.capacity,
+                "--journal-bytes cannot hold --journal-entries entries: the journal keeps fewer"
+            );
         }
+        Journal {
+            ring: Ring::new(budget.capacity),
+            heap_per_entry: budget.heap_per_entry,
+        }
+    }
+
+    /// How many entries it keeps at most.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// The bytes it holds now: its allocated slots and what their entries hold on the heap.
+    /// Never more than the byte budget it was made with.
+    pub fn bytes(&self) -> usize {
+        self.ring.bytes(Entry::heap_bytes)
     }
 
     pub fn is_enabled(&self) -> bool {
         self.ring.capacity() > 0
     }
 
-    /// Record one request; its id is assigned here, from 1 up.
-    pub fn push(&self, entry: Entry) {
+    /// Record one request; its id is assigned here, from 1 up. Its strings are cut to the
+    /// entry's share of the byte budget first, if they need to be.
+    pub fn push(&self, mut entry: Entry) {
+        entry.fit(self.heap_per_entry);
         self.ring.push(entry);
+    }
+
+    /// The oldest `limit` entries `filter` accepts with ids above `after`, and the id to read
+    /// the next page after (`None`: this is the last page).
+    pub fn page(&self, filter: &Filter, after: u64, limit: usize, names: &[Arc<str>]) -> Page {
+        let (entries, more) = self.ring.page(after, limit, |e| filter.accepts(e, names));
+        let next = entries.last().filter(|_| more).map(|(id, _)| *id);
+        Page {
+            requests: entries.iter().map(|(id, e)| e.view(*id, names)).collect(),
+            next,
+        }
     }
 
     /// The entries `filter` accepts, oldest first; `names` are the scenario names by key.
@@ -346,14 +455,21 @@ impl Filter {
     /// From query parameters (`journeyId=…&status=5xx`). Unknown or repeated parameters
     /// and bad values are errors naming the parameter.
     pub fn from_query(query: &str) -> Result<Filter, String> {
+        Filter::from_pairs(
+            form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())),
+        )
+    }
+
+    /// From query parameters already decoded, as [`Filter::from_query`] reads them.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Filter, String> {
         let mut filter = Filter::default();
         let mut seen: Vec<String> = Vec::new();
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            if seen.iter().any(|k| *k == key) {
+        for (key, value) in pairs {
+            if seen.contains(&key) {
                 return Err(format!("{key} is given more than once"));
             }
-            seen.push(key.to_string());
-            filter.set(&key, &Value::String(value.into_owned()), true)?;
+            filter.set(&key, &Value::String(value), true)?;
+            seen.push(key);
         }
         Ok(filter)
     }
@@ -531,12 +647,13 @@ mod tests {
             latency_us: 1500,
             fault: None,
             fault_source: None,
+            truncated: false,
         }
     }
 
     #[test]
     fn keeps_the_newest_entries_and_filters_them() {
-        let journal = Journal::new(3);
+        let journal = Journal::new(3, DEFAULT_BYTES);
         journal.push(entry("a", Some(200), 1));
         journal.push(entry("b", Some(503), 2));
         journal.push(entry("a", None, 3));
@@ -580,7 +697,7 @@ mod tests {
 
     #[test]
     fn a_large_journal_wraps_across_chunks() {
-        let journal = Journal::new(CHUNK + 10);
+        let journal = Journal::new(CHUNK + 10, DEFAULT_BYTES);
         for i in 0..(3 * CHUNK as i64) {
             journal.push(entry("x", Some(200), i));
         }
@@ -590,6 +707,58 @@ mod tests {
         let first = 3 * CHUNK as i64 - (CHUNK as i64 + 10);
         assert_eq!(all[0].time_ms, first);
         assert_eq!(all.last().unwrap().time_ms, 3 * CHUNK as i64 - 1);
+    }
+
+    #[test]
+    fn hostile_entries_stay_within_the_byte_budget() {
+        let budget = 64 * 1024;
+        let journal = Journal::new(10_000, budget);
+        // Fewer entries than asked: the budget cannot give each its minimum.
+        assert!(journal.capacity() < 10_000);
+        let long = "x".repeat(60_000);
+        for i in 0..3 * journal.capacity() {
+            let mut e = entry(&format!("{long}{i}"), Some(200), 1);
+            e.route = RouteKind::Other;
+            e.other_path = Some(format!("/{long}").into());
+            e.fault = Some(long.as_str().into());
+            journal.push(e);
+            assert!(journal.bytes() <= budget as usize, "{}", journal.bytes());
+        }
+        let all = journal.query(&Filter::default(), &names());
+        assert_eq!(all.len(), journal.capacity());
+        assert!(all.iter().all(|r| r.truncated));
+        assert!(all[0].journey_id.as_ref().unwrap().ends_with('…'));
+        // A journey id of the longest length accepted is kept whole.
+        let journal = Journal::new(10_000, DEFAULT_BYTES);
+        journal.push(entry(&"y".repeat(256), Some(200), 1));
+        let kept = journal.query(&Filter::journey("y".repeat(256)), &names());
+        assert_eq!(kept.len(), 1);
+        assert!(!kept[0].truncated);
+    }
+
+    #[test]
+    fn paging_walks_the_journal_without_gaps_or_repeats() {
+        let journal = Journal::new(CHUNK + 10, DEFAULT_BYTES);
+        for i in 0..(2 * CHUNK as i64) {
+            journal.push(entry(if i % 2 == 0 { "a" } else { "b" }, Some(200), i));
+        }
+        let filter = Filter::journey("a");
+        let mut seen = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = journal.page(&filter, after, 100, &names());
+            seen.extend(page.requests.iter().map(|r| r.id));
+            match page.next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        let all: Vec<u64> = journal
+            .query(&filter, &names())
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(seen, all);
     }
 
     #[test]

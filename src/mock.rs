@@ -523,7 +523,10 @@ impl MockApp {
         crate::router::oneshot(&self.app, request).await
     }
 
-    /// The provider requests recorded that `filter` accepts, oldest first.
+    /// The provider requests recorded that `filter` accepts, oldest first: all of them that
+    /// the journal keeps. Unlike `GET /__admin/requests`, which answers a page at a time so
+    /// that no answer grows with the journal, this is not paged: it is a copy in process, and
+    /// the journal's byte budget (`--journal-bytes`) bounds it.
     pub async fn requests(&self, filter: Filter) -> Vec<RecordedRequest> {
         self.app.requests(&filter)
     }
@@ -540,7 +543,8 @@ impl MockApp {
         self.app.journeys().get(id).map(|r| self.info(&r))
     }
 
-    /// Every created journey, oldest first.
+    /// Every created journey, oldest first (read from the store a page at a time, so that
+    /// the copy never holds the store's lock for long; the store's bounds bound it).
     pub async fn journeys(&self) -> Vec<JourneyInfo> {
         let list = self.app.journeys().list();
         list.iter().map(|r| self.info(r)).collect()
@@ -592,7 +596,8 @@ impl MockApp {
     }
 
     /// The callback log: every attempt (with status, error and duration), the callbacks
-    /// lost, and the counters.
+    /// lost, and the counters; everything the log keeps, not a page (the log's bounds,
+    /// `--callback-log-entries` and `--callback-log-bytes`, bound it).
     ///
     /// An attempt is logged once its outcome is applied (the counters and the journey's
     /// `callbackSent` already show it). Your receiver gets the request before the mock gets

@@ -13,7 +13,7 @@
 //! good one stays, and the errors go to the log (warning) and to `GET /__admin/health`.
 //! The bundled catalogue cannot change, so without either directory there is nothing to do.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -84,40 +84,28 @@ pub fn spawn(app: &Arc<App>) {
     });
 }
 
-/// Every watched file with its size and modification time, sorted.
+/// Every watched file with its size and modification time, sorted, walked as loading walks
+/// them ([`crate::scenario::walk`]): a link loop or a tree past the walk's bounds is a marker
+/// (the path at fault, no size), so the look ends, takes bounded memory, and a broken tree
+/// changes the snapshot once, not on every look.
 fn snapshot(dirs: &[(PathBuf, &'static str, bool)]) -> Snapshot {
     let mut files = Vec::new();
     for (dir, ext, recursive) in dirs {
-        collect(dir, ext, *recursive, &mut files);
+        let walk = crate::scenario::walk::walk(dir, ext, *recursive);
+        files.extend(
+            walk.files
+                .into_iter()
+                .map(|f| (f.path, f.meta.len(), f.meta.modified().ok())),
+        );
+        // A directory that cannot be read, or a loop, is a state too: its change is a change.
+        files.extend(
+            walk.errors
+                .into_iter()
+                .map(|e| (PathBuf::from(e.file), u64::MAX, None)),
+        );
     }
     files.sort();
     Snapshot(files)
-}
-
-fn collect(
-    dir: &Path,
-    ext: &str,
-    recursive: bool,
-    out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>,
-) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        // A directory that cannot be read is a state too: its reappearance is a change.
-        out.push((dir.to_path_buf(), u64::MAX, None));
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Ok(meta) = entry.metadata() else {
-            continue;
-        };
-        if meta.is_dir() {
-            if recursive {
-                collect(&path, ext, recursive, out);
-            }
-        } else if path.extension().is_some_and(|e| e == ext) {
-            out.push((path, meta.len(), meta.modified().ok()));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -138,5 +126,22 @@ mod tests {
         assert_ne!(one, snapshot(&dirs));
         std::fs::remove_file(dir.path().join("a.toml")).unwrap();
         assert_eq!(empty, snapshot(&dirs));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_loop_is_one_marker_in_a_bounded_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("journey")).unwrap();
+        std::fs::write(dir.path().join("journey/a.json.tera"), "{}").unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("journey/loop")).unwrap();
+        let dirs = [(dir.path().to_path_buf(), "tera", true)];
+        let one = snapshot(&dirs);
+        assert_eq!(one.0.len(), 2, "{one:?}");
+        assert!(one
+            .0
+            .iter()
+            .any(|(p, size, _)| p.ends_with("journey/loop") && *size == u64::MAX));
+        assert_eq!(one, snapshot(&dirs), "a loop must not look like a change");
     }
 }

@@ -7,7 +7,17 @@
 //! allocated a chunk at a time as the ring fills, so a large ring that is never used costs
 //! next to nothing. Readers copy what they want slot by slot and order it by sequence number;
 //! they never hold more than one slot's lock.
+//!
+//! A ring is bounded in bytes as well as entries without giving up any of that: its slots are
+//! fixed, so what can grow is only what an entry holds on the heap. [`Budget`] turns a byte
+//! budget into a capacity and a heap share per entry; the owner cuts each entry to its share
+//! before the push (a few comparisons when it fits, as nearly every entry does), and the ring
+//! then holds at most `capacity` slots and `capacity` shares, within the budget. Evicting by
+//! bytes instead would need one count shared by every push, which is the contention the ring
+//! exists to avoid.
 
+use std::cmp::Ordering as Order;
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -45,6 +55,58 @@ pub struct Ring<T> {
     next: AtomicU64,
 }
 
+/// How a byte budget is spent on a ring of entries of type `T`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// How many entries the ring keeps.
+    pub capacity: usize,
+    /// What one entry may hold on the heap, in bytes.
+    pub heap_per_entry: usize,
+}
+
+impl Budget {
+    /// `entries` entries of `T` within `bytes`, each entry given at least `min_heap` bytes of
+    /// heap: fewer entries when the budget cannot give each its minimum, and each entry an
+    /// equal share of what the slots leave.
+    pub fn new<T>(entries: usize, bytes: u64, min_heap: usize) -> Budget {
+        let slot = Ring::<T>::slot_bytes();
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        let capacity = entries.min(bytes / (slot + min_heap));
+        let heap_per_entry = match capacity {
+            0 => 0,
+            n => bytes / n - slot,
+        };
+        Budget {
+            capacity,
+            heap_per_entry,
+        }
+    }
+}
+
+/// A copy of one entry with its sequence number, ordered by the number alone (for the heap
+/// that keeps the oldest entries of a page).
+struct Numbered<T>(u64, T);
+
+impl<T> PartialEq for Numbered<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<T> Eq for Numbered<T> {}
+
+impl<T> PartialOrd for Numbered<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Order> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Numbered<T> {
+    fn cmp(&self, other: &Self) -> Order {
+        self.0.cmp(&other.0)
+    }
+}
+
 fn lock<T>(slot: &Slot<T>) -> MutexGuard<'_, Option<(u64, T)>> {
     // A panic elsewhere while a slot was locked leaves a whole entry or none: still readable.
     slot.lock().unwrap_or_else(PoisonError::into_inner)
@@ -64,6 +126,18 @@ impl<T> Ring<T> {
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// What one slot costs, whether it holds an entry or not.
+    pub fn slot_bytes() -> usize {
+        std::mem::size_of::<Slot<T>>()
+    }
+
+    /// The bytes the ring holds: its allocated slots, and `heap` of every entry in them.
+    pub fn bytes(&self, heap: impl Fn(&T) -> usize) -> usize {
+        self.slots()
+            .map(|slot| Self::slot_bytes() + lock(slot).as_ref().map_or(0, |(_, e)| heap(e)))
+            .sum()
     }
 
     /// Keep `entry`, dropping the oldest when full; the sequence number it was given, or 0
@@ -133,6 +207,46 @@ impl<T> Ring<T> {
             .into_iter()
             .map(|(_, e)| e)
             .collect()
+    }
+
+    /// One page of a read: the oldest `limit` entries `keep` accepts whose sequence numbers
+    /// are above `after`, oldest first with their numbers, and whether more such entries
+    /// follow them. Paging with the last number of each page as the next `after` walks every
+    /// entry kept, once; entries dropped from the ring between two pages are not seen (they
+    /// are no longer among the newest), entries pushed meanwhile are. Copies at most
+    /// `limit + 1` entries, whatever the ring holds.
+    pub fn page(&self, after: u64, limit: usize, keep: impl Fn(&T) -> bool) -> (Vec<(u64, T)>, bool)
+    where
+        T: Clone,
+    {
+        let want = limit.saturating_add(1);
+        // The oldest `want` so far; its top is the newest of them, the first to give way.
+        let mut oldest: BinaryHeap<Numbered<T>> = BinaryHeap::new();
+        for slot in self.slots() {
+            let guard = lock(slot);
+            let Some((seq, entry)) = guard.as_ref() else {
+                continue;
+            };
+            let newer_than_all =
+                oldest.len() == want && oldest.peek().is_some_and(|top| top.0 < *seq);
+            if *seq <= after || newer_than_all || !keep(entry) {
+                continue;
+            }
+            let copy = Numbered(*seq, entry.clone());
+            drop(guard);
+            oldest.push(copy);
+            if oldest.len() > want {
+                oldest.pop();
+            }
+        }
+        let mut page: Vec<(u64, T)> = oldest
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Numbered(seq, e)| (seq, e))
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        (page, more)
     }
 
     /// How many entries `keep` accepts.
@@ -230,6 +344,49 @@ mod tests {
         assert_eq!(all.len(), CHUNK + 10);
         let newest: Vec<usize> = (2 * CHUNK - 10..3 * CHUNK).collect();
         assert_eq!(all, newest);
+    }
+
+    #[test]
+    fn pages_walk_every_entry_once_in_order() {
+        let ring = Ring::new(CHUNK + 7);
+        for i in 0..2 * CHUNK as u64 {
+            ring.push(i);
+        }
+        let mut seen = Vec::new();
+        let mut after = 0;
+        loop {
+            let (page, more) = ring.page(after, 100, |e| e % 3 != 0);
+            assert!(page.len() <= 100);
+            seen.extend(page.iter().map(|(_, e)| *e));
+            match page.last() {
+                Some((seq, _)) if more => after = *seq,
+                _ => break,
+            }
+        }
+        let expected: Vec<u64> = ring.snapshot(|e| e % 3 != 0).into_iter().collect();
+        assert_eq!(seen, expected);
+        assert_eq!(ring.page(0, 0, |_| true), (vec![], true));
+        assert_eq!(ring.page(u64::MAX, 10, |_| true), (vec![], false));
+    }
+
+    #[test]
+    fn a_budget_gives_each_entry_a_share_and_counts_the_slots() {
+        let slot = Ring::<String>::slot_bytes();
+        let budget = Budget::new::<String>(100, (100 * (slot + 50)) as u64, 10);
+        assert_eq!(
+            budget,
+            Budget {
+                capacity: 100,
+                heap_per_entry: 50
+            }
+        );
+        // Too small for 100 entries of their minimum: fewer entries.
+        let small = Budget::new::<String>(100, (10 * (slot + 10)) as u64, 10);
+        assert_eq!(small.capacity, 10);
+        assert_eq!(Budget::new::<String>(100, 0, 10).capacity, 0);
+        let ring = Ring::new(3);
+        ring.push("abc".to_string());
+        assert_eq!(ring.bytes(String::len), 3 * slot + 3);
     }
 
     #[test]

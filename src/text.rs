@@ -7,6 +7,10 @@
 //! the caller has sized, and [`finish`] turns it into a `String` with one UTF-8 check (a check
 //! per short run, or a push per char, both cost more). Each gives exactly the text the
 //! `format!` it replaces would have given.
+//!
+//! Also the one way a stored string is cut to a byte budget ([`fair_cap`], [`cut_marked`]):
+//! the logs that keep what clients sent (the request journal, the callback log) keep each
+//! entry within its share of their byte budget this way.
 
 /// `value` in decimal (`{value}`).
 pub fn push_uint(out: &mut Vec<u8>, value: u64) {
@@ -107,9 +111,83 @@ pub fn finish(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// The mark that ends a string cut to fit its budget.
+pub const CUT_MARK: &str = "…";
+
+/// The length every string longer than it is cut to, so that strings of lengths `lens`
+/// together take at most `budget` bytes, taking from the longest first (a short string is
+/// never cut to make room for a long one); `usize::MAX` when they fit as they are.
+pub fn fair_cap(lens: &[usize], budget: usize) -> usize {
+    let mut sorted = lens.to_vec();
+    sorted.sort_unstable();
+    let n = sorted.len();
+    let mut left = budget;
+    for (i, &len) in sorted.iter().enumerate() {
+        let sharing = n - i;
+        if len.saturating_mul(sharing) > left {
+            return left / sharing;
+        }
+        left -= len;
+    }
+    usize::MAX
+}
+
+/// The longest start of `text` at most `max` bytes long that ends on a character boundary.
+pub fn prefix_within(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `text` cut to at most `max` bytes, ending in [`CUT_MARK`] when it was cut (and `max`
+/// leaves room for the mark); `None` when it fits as it is.
+pub fn cut_marked(text: &str, max: usize) -> Option<String> {
+    if text.len() <= max {
+        return None;
+    }
+    let room = max.saturating_sub(CUT_MARK.len());
+    if room == 0 {
+        return Some(prefix_within(text, max).to_string());
+    }
+    let mut cut = String::with_capacity(max);
+    cut.push_str(prefix_within(text, room));
+    cut.push_str(CUT_MARK);
+    Some(cut)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fair_cap_cuts_the_longest_first() {
+        assert_eq!(fair_cap(&[10, 20], 30), usize::MAX);
+        assert_eq!(fair_cap(&[], 0), usize::MAX);
+        // The short one keeps its 10; the long ones share the other 90.
+        assert_eq!(fair_cap(&[10, 1000, 500], 100), 45);
+        assert_eq!(fair_cap(&[1000], 100), 100);
+        assert_eq!(fair_cap(&[0, 1000], 0), 0);
+        for (lens, budget) in [(&[5usize, 70, 3, 900][..], 64), (&[100, 100, 100], 299)] {
+            let cap = fair_cap(lens, budget);
+            assert!(lens.iter().map(|l| (*l).min(cap)).sum::<usize>() <= budget);
+        }
+    }
+
+    #[test]
+    fn cuts_end_on_a_character_and_carry_the_mark() {
+        assert_eq!(cut_marked("short", 10), None);
+        assert_eq!(cut_marked("abcdefghij", 6).as_deref(), Some("abc…"));
+        // "é" is two bytes: never split.
+        let cut = cut_marked("ééééé", 8).unwrap();
+        assert!(cut.len() <= 8 && cut.ends_with(CUT_MARK), "{cut}");
+        assert_eq!(cut_marked("abcdef", 2).as_deref(), Some("ab"));
+        assert_eq!(prefix_within("aé", 2), "a");
+    }
 
     fn with(f: impl FnOnce(&mut Vec<u8>)) -> String {
         let mut s = Vec::new();

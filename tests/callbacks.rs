@@ -19,7 +19,7 @@ use sha2::Sha256;
 use common::{get_journey, serve_with, start_with, Mock};
 use support::{
     admin, attempts, complete, create_id, dead_url, eventually, journey_view, page, quick_config,
-    Answer, Receiver,
+    walk, Answer, Receiver,
 };
 
 fn with_callback(url: &str) -> Value {
@@ -352,6 +352,57 @@ async fn an_expired_journey_sends_its_callback_too() {
     assert_eq!(doc["journeyId"], id.as_str());
     assert_eq!(doc["currentStatus"], "EXPIRED");
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_callback_log_pages_through_every_attempt_and_lost_callback_once() {
+    let server = start_with(quick_config()).await;
+    // 3 attempts each to a dead receiver, and callbacks dropped by their fault: two lists of
+    // different lengths behind one cursor.
+    let mut failing = Vec::new();
+    for _ in 0..40 {
+        let id = create_id(&server, &with_callback(&dead_url()), &[]).await;
+        complete(&server, &id).await;
+        failing.push(id);
+    }
+    let mut dropped = Vec::new();
+    for _ in 0..130 {
+        let drop = [("x-mock-callback-fault", "drop")];
+        let id = create_id(&server, &with_callback(&dead_url()), &drop).await;
+        complete(&server, &id).await;
+        dropped.push(id);
+    }
+    eventually("every callback to fail", || async {
+        (server.callbacks().await.stats.failed == 40).then_some(())
+    })
+    .await;
+    for limit in [1_000, 50, 7] {
+        let pages = walk(&server, "callbacks", &["attempts", "lost"], limit).await;
+        assert_eq!(pages.len(), 130usize.div_ceil(limit), "{limit}");
+        let list = |name: &str| -> Vec<(String, u64)> {
+            pages
+                .iter()
+                .flat_map(|p| p[name].as_array().unwrap().clone())
+                .map(|a| {
+                    let id = a["journeyId"].as_str().unwrap().to_string();
+                    (id, a["attempt"].as_u64().unwrap_or(0))
+                })
+                .collect()
+        };
+        let mut seen = list("attempts");
+        assert_eq!(seen.len(), 120, "{limit}");
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 120, "{limit}: an attempt twice");
+        let lost: Vec<String> = list("lost").into_iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            lost, dropped,
+            "{limit}: lost callbacks, oldest first, once each"
+        );
+        // Every page carries the counters.
+        assert!(pages.iter().all(|p| p["stats"]["failed"] == 40));
+    }
+    assert_eq!(failing.len(), 40);
 }
 
 #[tokio::test]

@@ -180,6 +180,51 @@ fn template_syntax_errors_and_missing_templates_name_file_and_line() {
 }
 
 #[test]
+fn a_catalogue_file_over_the_size_limit_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "fine.toml", GOOD_SCENARIO);
+    let padding = format!("# {}\n", "x".repeat(2_000));
+    write(dir.path(), "big.toml", &format!("{GOOD_SCENARIO}{padding}"));
+    let scenarios = dir.path().to_str().unwrap();
+    let out = run(&[
+        "validate",
+        "--scenarios",
+        scenarios,
+        "--max-catalogue-file-bytes",
+        "1KiB",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("big.toml"), "{err}");
+    assert!(err.contains("over the limit of 1024 bytes"), "{err}");
+    assert!(!err.contains("fine.toml"), "{err}");
+    // Under the default limit (1 MiB) the same file loads.
+    std::fs::copy("scenarios/success.toml", dir.path().join("success.toml")).unwrap();
+    let out = run(&["validate", "--scenarios", scenarios]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_in_the_templates_is_an_error_naming_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    for entry in ["journey", "html"] {
+        std::fs::create_dir_all(templates.join(entry)).unwrap();
+        for file in std::fs::read_dir(Path::new("templates").join(entry)).unwrap() {
+            let file = file.unwrap();
+            std::fs::copy(file.path(), templates.join(entry).join(file.file_name())).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink(&templates, templates.join("html/back")).unwrap();
+    let out = run(&["validate", "--templates", templates.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("html/back"), "{err}");
+    assert!(err.contains("symbolic link loop"), "{err}");
+}
+
+#[test]
 fn an_empty_or_missing_scenario_directory_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(&["validate", "--scenarios", dir.path().to_str().unwrap()]);

@@ -14,18 +14,67 @@ use otk_mock::config::Config;
 use serde_json::{json, Value};
 
 use common::{get_journey, serve_with, start, start_with, Mock};
-use support::{admin, create_id, eventually, quick_config};
+use support::{admin, create_id, eventually, quick_config, walk, walk_all};
 
+/// The whole journal that `query` selects, read a page at a time, as one answer.
 async fn requests(server: &Mock, query: &str) -> Value {
-    let reply = admin(server, Method::GET, &format!("requests?{query}"), "").await;
-    assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text());
-    reply.json()
+    let all = walk_all(server, &format!("requests?{query}"), "requests").await;
+    json!({ "count": all.len(), "requests": all })
 }
 
 async fn count(server: &Mock, filter: &Value) -> u64 {
     let reply = admin(server, Method::POST, "requests/count", &filter.to_string()).await;
     assert_eq!(reply.status, StatusCode::OK, "{filter}: {}", reply.text());
     reply.json()["count"].as_u64().expect("count")
+}
+
+#[tokio::test]
+async fn paging_walks_a_long_journal_in_full_without_repeats_or_gaps() {
+    let server = start_with(quick_config()).await;
+    for i in 0..1_050 {
+        let id = if i % 3 == 0 { "paged-a" } else { "paged-b" };
+        get_journey(&server, id, &[]).await;
+    }
+    for (query, expected) in [("", 1_050usize), ("journeyId=paged-a", 350)] {
+        for limit in [1_000, 100, 7] {
+            let pages = walk(&server, &format!("requests?{query}"), &["requests"], limit).await;
+            assert_eq!(pages.len(), expected.div_ceil(limit), "{query} {limit}");
+            let ids: Vec<u64> = pages
+                .iter()
+                .flat_map(|p| p["requests"].as_array().unwrap().clone())
+                .map(|r| r["id"].as_u64().unwrap())
+                .collect();
+            assert_eq!(ids.len(), expected, "{query} {limit}");
+            assert!(
+                ids.windows(2).all(|w| w[0] < w[1]),
+                "{query} {limit}: out of order"
+            );
+            if query.is_empty() {
+                assert_eq!(ids, (1..=1_050).collect::<Vec<u64>>(), "a gap");
+            }
+        }
+    }
+    // Without a limit, a page holds 100; the answer says where the next one starts.
+    let first = admin(&server, Method::GET, "requests", "").await.json();
+    assert_eq!(first["count"], 100);
+    assert_eq!(first["requests"][0]["id"], 1);
+    let next = first["next"].as_str().unwrap();
+    let second = admin(&server, Method::GET, &format!("requests?cursor={next}"), "")
+        .await
+        .json();
+    assert_eq!(second["requests"][0]["id"], 101);
+    // Bad paging parameters are 400s naming them.
+    for (query, needle) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=ten", "limit"),
+        ("cursor=abc", "cursor"),
+        ("cursor=1.2", "cursor"),
+    ] {
+        let reply = admin(&server, Method::GET, &format!("requests?{query}"), "").await;
+        reply.assert_provider_error(400);
+        assert!(reply.text().contains(needle), "{query}: {}", reply.text());
+    }
 }
 
 #[tokio::test]
@@ -377,6 +426,58 @@ async fn a_broken_change_keeps_the_last_good_catalogue_and_is_reported() {
         (h["catalogue"]["generation"] == 2 && h["lastReloadError"].is_null()).then_some(())
     })
     .await;
+    server.shutdown().await;
+}
+
+/// A copy of the bundled templates in `dir`.
+fn copy_templates(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_templates(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_link_loop_under_watch_keeps_the_last_good_catalogue_and_never_spins() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    copy_templates(Path::new("templates"), &templates);
+    let mut config = Config::ephemeral();
+    config.source.templates_dir = Some(templates.clone());
+    config.watch = true;
+    config.watch_interval = Duration::from_millis(20);
+    let server = serve_with(config).await;
+
+    // A link from deep in the tree back to its top: walked naively, it never ends.
+    std::os::unix::fs::symlink(&templates, templates.join("journey/loop")).unwrap();
+    let health = eventually("the failed reload to be reported", || async {
+        let h = health_of(&server).await;
+        (!h["lastReloadError"].is_null()).then_some(h)
+    })
+    .await;
+    let message = health["lastReloadError"]["message"].as_str().unwrap();
+    assert!(message.contains("journey/loop"), "{message}");
+    assert!(message.contains("symbolic link loop"), "{message}");
+    assert_eq!(health["catalogue"]["generation"], 1);
+    assert_eq!(get_journey(&server, "vpn-1", &[]).await.status, 200);
+    // Many looks later the broken tree has been loaded once, not once a look.
+    let looks = eventually("more looks at the files", || async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let h = health_of(&server).await;
+        (h["uptimeSeconds"].as_u64().unwrap_or(0) >= 1).then_some(())
+    });
+    looks.await;
+    let text = metrics(&server).await;
+    assert_eq!(
+        sample(&text, r#"otk_mock_catalogue_reloads_total{result="error"}"#),
+        1.0
+    );
     server.shutdown().await;
 }
 

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use common::{get_journey, serve_with, start_with};
 use support::{
     admin, complete, create, create_id, create_raw, eventually, journey_view, page, quick_config,
+    walk, walk_all,
 };
 
 fn is_uuid(s: &str) -> bool {
@@ -481,6 +482,33 @@ async fn an_opened_session_expires_after_journey_session_expiry() {
 }
 
 #[tokio::test]
+async fn the_journey_listing_pages_through_every_journey_once() {
+    let server = start_with(quick_config()).await;
+    let mut made = Vec::new();
+    for i in 0..230 {
+        made.push(if i % 2 == 0 {
+            create_id(&server, &json!({"flowId": "f"}), &[]).await
+        } else {
+            let id = format!("QA-{i}");
+            server.bind(&id, "in_progress").await.unwrap();
+            id
+        });
+    }
+    for limit in [1_000, 100, 9] {
+        let pages = walk(&server, "journeys", &["journeys"], limit).await;
+        assert_eq!(pages.len(), 230usize.div_ceil(limit), "{limit}");
+        let ids: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p["journeys"].as_array().unwrap().clone())
+            .map(|j| j["journeyId"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids, made, "{limit}: oldest first, each once");
+    }
+    // The library still lists every journey, whatever the page size.
+    assert_eq!(server.journeys().await.len(), 230);
+}
+
+#[tokio::test]
 async fn admin_binds_scenarios_lists_journeys_and_resets() {
     let server = start_with(quick_config()).await;
     // Binding an id never created makes an ended journey with that scenario.
@@ -510,9 +538,9 @@ async fn admin_binds_scenarios_lists_journeys_and_resets() {
     assert_eq!(doc["currentStatus"], "EXPIRED");
     assert_eq!(journey_view(&server, &id).await["state"], "terminated");
 
-    let list = admin(&server, Method::GET, "journeys", "").await.json();
-    assert_eq!(list["count"], 2);
-    assert_eq!(list["journeys"][1]["journeyId"], id.as_str());
+    let list = walk_all(&server, "journeys", "journeys").await;
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1]["journeyId"], id.as_str());
 
     // Errors, in the provider's format.
     admin(
@@ -562,10 +590,7 @@ async fn admin_binds_scenarios_lists_journeys_and_resets() {
     // Reset forgets created journeys: their ids answer statelessly again.
     let reply = admin(&server, Method::POST, "reset", "").await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(
-        admin(&server, Method::GET, "journeys", "").await.json()["count"],
-        0
-    );
+    assert!(walk_all(&server, "journeys", "journeys").await.is_empty());
     let doc = get_journey(&server, &id, &[]).await.result();
     assert_eq!(doc["currentStatus"], "COMPLETED");
     assert_ne!(doc["flow"]["flowId"], "f");

@@ -58,7 +58,8 @@ impl App {
         warn_missing_lifecycle_scenarios(&config, &catalogue);
         let metrics = Metrics::default();
         let live = Arc::new(Live::new(catalogue, &metrics));
-        let store: Arc<dyn JourneyStore> = Arc::new(MemoryStore::new(config.max_journeys));
+        let store: Arc<dyn JourneyStore> =
+            Arc::new(MemoryStore::new(config.max_journeys, config.journey_bytes));
         let callbacks = Arc::new(Dispatcher::new(
             config.callbacks.clone(),
             Arc::new(StoreObserver(store.clone())),
@@ -78,8 +79,8 @@ impl App {
             },
         );
         App {
-            cache: BodyCache::new(config.cache_entries),
-            journal: Journal::new(config.journal_entries),
+            cache: BodyCache::with_budget(config.cache_entries, config.cache_bytes),
+            journal: Journal::new(config.journal_entries, config.journal_bytes),
             faults: Rules::new(config.seed),
             metrics,
             live,
@@ -132,6 +133,13 @@ impl App {
     /// The journal's entries that `filter` accepts, oldest first (`GET /__admin/requests`).
     pub fn requests(&self, filter: &Filter) -> Vec<RecordedRequest> {
         self.journal.query(filter, &self.metrics.scenario_names())
+    }
+
+    /// One page of the journal's entries that `filter` accepts: the oldest `limit` with ids
+    /// above `after` (`GET /__admin/requests`).
+    pub fn requests_page(&self, filter: &Filter, after: u64, limit: usize) -> crate::journal::Page {
+        self.journal
+            .page(filter, after, limit, &self.metrics.scenario_names())
     }
 
     /// How many journal entries `filter` accepts (`POST /__admin/requests/count`).

@@ -146,6 +146,7 @@ impl App {
             latency_us: 0,
             fault: None,
             fault_source: None,
+            truncated: false,
         };
         let Some(plan) = plan else {
             self.record(entry, started);

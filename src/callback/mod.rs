@@ -30,7 +30,6 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::client::OutboundClient;
-use crate::ring::Ring;
 use crate::time::{iso_from_millis, now_millis};
 use delivery::later;
 use log::{Attempt, Lost};
@@ -57,6 +56,8 @@ pub struct CallbackSettings {
     pub queue_capacity: usize,
     /// Attempts (and lost callbacks) kept for the admin API.
     pub log_entries: usize,
+    /// Bytes the callback log may hold (see [`log`]).
+    pub log_bytes: u64,
     /// On shutdown, deliveries due within this long are still attempted.
     pub drain_window: Duration,
 }
@@ -73,6 +74,7 @@ impl Default for CallbackSettings {
             signing_key: None,
             queue_capacity: 1024,
             log_entries: 10_000,
+            log_bytes: log::DEFAULT_BYTES,
             drain_window: Duration::from_secs(5),
         }
     }
@@ -181,8 +183,8 @@ pub struct Dispatcher {
     /// The instant after which nothing more is attempted, once a drain has begun.
     drain: watch::Sender<Option<Instant>>,
     idle: Notify,
-    attempts: Ring<Attempt>,
-    lost: Ring<Lost>,
+    attempts: log::Log<Attempt>,
+    lost: log::Log<Lost>,
     delivered: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
@@ -208,8 +210,8 @@ impl Dispatcher {
             }
         };
         Dispatcher {
-            attempts: Ring::new(settings.log_entries),
-            lost: Ring::new(settings.log_entries),
+            attempts: log::attempt_log(settings.log_entries, settings.log_bytes),
+            lost: log::lost_log(settings.log_entries, settings.log_bytes),
             auth_header,
             client,
             observer,
@@ -296,6 +298,11 @@ impl Dispatcher {
     pub fn lost(&self, journey_id: Option<&str>) -> Vec<Lost> {
         self.lost
             .snapshot(|l| journey_id.is_none_or(|j| l.journey_id == j))
+    }
+
+    /// The logs of attempts and of lost callbacks, for paged reads.
+    pub fn logs(&self) -> (&log::Log<Attempt>, &log::Log<Lost>) {
+        (&self.attempts, &self.lost)
     }
 
     pub fn stats(&self) -> Stats {

@@ -15,7 +15,6 @@ use crate::catalogue::Catalogue;
 use crate::config::parse_duration;
 use crate::contract::record::{self, Secret};
 use crate::contract::{check, export};
-use crate::scenario::loader::CatalogueSource;
 
 /// `otk-mock contract ...`
 #[derive(Debug, Args)]
@@ -101,11 +100,7 @@ pub struct RecordArgs {
 }
 
 fn load(args: &CatalogueArgs) -> Result<Catalogue, Failure> {
-    let source = CatalogueSource {
-        scenarios_dir: args.scenarios.clone(),
-        templates_dir: args.templates.clone(),
-    };
-    Catalogue::load(&source, args.seed).map_err(Failure::Catalogue)
+    Catalogue::load(&args.source(), args.seed).map_err(Failure::Catalogue)
 }
 
 /// Run `otk-mock contract ...`.

@@ -18,8 +18,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::catalogue::{sample_journey_id, Catalogue};
-use crate::config::parse_duration;
 use crate::config::Config;
+use crate::config::{parse_bytes, parse_duration};
 use crate::scenario::loader::{CatalogueSource, LoadErrors};
 use crate::wire::envelope_bytes;
 
@@ -62,13 +62,18 @@ pub struct CatalogueArgs {
     /// Seed of all generated data: the same seed and journey id give the same body.
     #[arg(long, env = "OTK_MOCK_SEED", default_value_t = 0)]
     pub seed: u64,
+    /// A scenario or template file larger than this is refused at load, naming it (bytes,
+    /// or KiB/MiB/GiB).
+    #[arg(long, env = "OTK_MOCK_MAX_CATALOGUE_FILE_BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub max_catalogue_file_bytes: u64,
 }
 
 impl CatalogueArgs {
-    fn source(&self) -> CatalogueSource {
+    pub(crate) fn source(&self) -> CatalogueSource {
         CatalogueSource {
             scenarios_dir: self.scenarios.clone(),
             templates_dir: self.templates.clone(),
+            max_file_bytes: self.max_catalogue_file_bytes,
         }
     }
 
@@ -115,8 +120,8 @@ pub struct ServeArgs {
     /// request head (idle kept-alive connections included; a head cut short gets a 408).
     #[arg(long, env = "OTK_MOCK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
-    /// How many rendered bodies to keep in memory, within 16 KiB each on average (a body read
-    /// again outlasts one-off ones; 0 disables).
+    /// How many rendered bodies to keep in memory, within --cache-bytes (a body read again
+    /// outlasts one-off ones; 0 disables).
     #[arg(long, env = "OTK_MOCK_CACHE_ENTRIES", default_value_t = 1024)]
     pub cache_entries: usize,
     /// How long shutdown waits for open requests.
@@ -190,6 +195,21 @@ pub struct ServeArgs {
     /// How often --watch looks at the files.
     #[arg(long, env = "OTK_MOCK_WATCH_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
     pub watch_interval: Duration,
+    /// Bytes the request journal may hold (bytes, or KiB/MiB/GiB); a journey id, path or
+    /// fault longer than an entry's share is kept cut, ending in "…".
+    #[arg(long, env = "OTK_MOCK_JOURNAL_BYTES", default_value = "8MiB", value_parser = parse_bytes)]
+    pub journal_bytes: u64,
+    /// Bytes of rendered bodies and their keys the body cache may hold.
+    #[arg(long, env = "OTK_MOCK_CACHE_BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    pub cache_bytes: u64,
+    /// Bytes the created journeys may take, each counted with what the app sent; past it the
+    /// oldest finished journey is evicted first.
+    #[arg(long, env = "OTK_MOCK_JOURNEY_BYTES", default_value = "24MiB", value_parser = parse_bytes)]
+    pub journey_bytes: u64,
+    /// Bytes the callback log may hold; a URL or error longer than an entry's share is kept
+    /// cut, ending in "…".
+    #[arg(long, env = "OTK_MOCK_CALLBACK_LOG_BYTES", default_value = "8MiB", value_parser = parse_bytes)]
+    pub callback_log_bytes: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -263,6 +283,7 @@ impl ServeArgs {
                 signing_key: self.callback_signing_secret.clone(),
                 queue_capacity: self.callback_queue,
                 log_entries: self.callback_log_entries,
+                log_bytes: self.callback_log_bytes,
                 drain_window: self.callback_drain,
             },
             journal_entries: self.journal_entries,
@@ -271,6 +292,9 @@ impl ServeArgs {
             watch_interval: self
                 .watch_interval
                 .max(std::time::Duration::from_millis(10)),
+            journal_bytes: self.journal_bytes,
+            cache_bytes: self.cache_bytes,
+            journey_bytes: self.journey_bytes,
         }
     }
 }

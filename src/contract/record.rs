@@ -177,6 +177,9 @@ fn base_url(upstream: &str) -> Result<String, UsageError> {
     Ok(base.to_string())
 }
 
+/// The most of a provider's answer a recording reads (a journey document is tens of KB).
+const RECORD_ANSWER_LIMIT: usize = 64 << 20;
+
 impl Plan {
     /// The URL get-journey is fetched from for `id`.
     pub fn url(&self, id: &str) -> String {
@@ -185,7 +188,10 @@ impl Plan {
 
     /// Fetch, sanitize and write every journey; one result per journey, in order.
     pub async fn run(&self) -> Result<Vec<Result<Recorded, RecordError>>, UsageError> {
-        let client = OutboundClient::new().map_err(|e| UsageError::Client(e.to_string()))?;
+        // A journey document is tens of kilobytes; a recording reads it whole, up to a bound.
+        let client = OutboundClient::new()
+            .map_err(|e| UsageError::Client(e.to_string()))?
+            .with_answer_limit(RECORD_ANSWER_LIMIT);
         let mut sanitizer = match &self.request.salt {
             Some(salt) => Sanitizer::with_salt(salt.expose()),
             None => Sanitizer::random(),
@@ -226,6 +232,12 @@ impl Plan {
                 journey: id.to_string(),
                 status: response.status.to_string(),
                 detail: self.error_detail(&response.body),
+            });
+        }
+        if response.cut {
+            return Err(RecordError::NotAJourney {
+                journey: id.to_string(),
+                reason: format!("it is longer than {RECORD_ANSWER_LIMIT} bytes"),
             });
         }
         let value: Value =

@@ -152,7 +152,54 @@ fn seconds_to_ms(value: Option<&Value>, default: f64) -> i64 {
     (seconds * 1000.0).clamp(0.0, 1e15) as i64
 }
 
+/// What a JSON value holds on the heap, near enough to count it against a byte budget: its
+/// strings' and arrays' allocations, and per object member its key, its value's slot and
+/// the map's index and hash.
+pub fn json_heap_bytes(value: &Value) -> usize {
+    const SLOT: usize = std::mem::size_of::<Value>();
+    match value {
+        Value::String(s) => s.len(),
+        Value::Array(items) => {
+            items.len() * SLOT + items.iter().map(json_heap_bytes).sum::<usize>()
+        }
+        Value::Object(map) => map_heap_bytes(map),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
+/// [`json_heap_bytes`] of a JSON object.
+pub fn map_heap_bytes(map: &Map<String, Value>) -> usize {
+    const MEMBER: usize = std::mem::size_of::<String>()
+        + std::mem::size_of::<Value>()
+        + 2 * std::mem::size_of::<u64>();
+    map.iter()
+        .map(|(key, value)| MEMBER + key.len() + json_heap_bytes(value))
+        .sum()
+}
+
 impl JourneyRecord {
+    /// What the record holds on the heap (its strings and JSON), counted against the journey
+    /// store's byte budget.
+    pub fn heap_bytes(&self) -> usize {
+        let strings = [
+            &self.id,
+            &self.flow_id,
+            &self.db_id,
+            &self.user_id,
+            &self.scenario,
+        ];
+        strings.iter().map(|s| s.len()).sum::<usize>()
+            + self.outcome.as_ref().map_or(0, String::len)
+            + self.callback.webhook_id.as_ref().map_or(0, String::len)
+            + self
+                .callback
+                .fault
+                .as_ref()
+                .map_or(0, |f| std::mem::size_of_val(f) + f.text().len())
+            + map_heap_bytes(&self.processing_config)
+            + map_heap_bytes(&self.user_info)
+    }
+
     /// A journey bound to `scenario` and created at `now`: not opened, nothing ended, no
     /// callback yet. The caller fills in the flow, the user and what the app sent.
     pub fn new(id: String, scenario: &Scenario, bound_by: BoundBy, now: i64) -> Self {

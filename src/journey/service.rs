@@ -51,6 +51,8 @@ pub enum JourneyError {
     NoCallbackUrl(String),
     #[error("journey {0} has not ended, so it has no callback yet")]
     NotEnded(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("the callback was not queued: {0}")]
     Queue(#[from] EnqueueError),
     #[error("{0}")]
@@ -69,6 +71,11 @@ impl From<JourneyError> for crate::wire::ApiError {
             }
             E::NotTerminal(_) => ApiError::bad_request(error.to_string()),
             E::Queue(_) => ApiError::unavailable(error.to_string()),
+            E::TooLarge(message) => ApiError::new(
+                hyper::StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                message.clone(),
+            ),
             E::Internal(detail) => {
                 tracing::error!(error = %detail, "journey operation failed");
                 ApiError::internal()
@@ -173,7 +180,7 @@ impl Journeys {
             let n = self.next_id.fetch_add(1, Ordering::Relaxed);
             let mut rng = person::journey_rng(self.catalogue().seed(), &format!("\u{0}create-{n}"));
             let id = journey_id(&mut rng);
-            if self.store.get(&id).is_none() {
+            if !self.store.contains(&id) {
                 return id;
             }
         }
@@ -216,6 +223,9 @@ impl Journeys {
                 }
                 // Another create took the id between the check and the insert: draw again.
                 Err(StoreError::Exists(_)) if attempt < 8 => attempt += 1,
+                Err(e @ StoreError::TooLarge { .. }) => {
+                    return Err(JourneyError::TooLarge(e.to_string()))
+                }
                 Err(e) => return Err(JourneyError::Internal(e.to_string())),
             }
         }
@@ -239,13 +249,37 @@ impl Journeys {
         Some(record)
     }
 
-    /// Every journey, oldest first, each brought up to date.
+    /// Every journey, oldest first, each brought up to date (read from the store a page at
+    /// a time).
     pub fn list(&self) -> Vec<JourneyRecord> {
         self.store
             .list()
             .into_iter()
             .filter_map(|r| self.get(&r.id))
             .collect()
+    }
+
+    /// The oldest journeys created after position `after` (0: the first), at most `limit`
+    /// and about `max_bytes` of them (always one, if any), each brought up to date; and the
+    /// position to read the next page after, on every page but the last.
+    pub fn page(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> (Vec<JourneyRecord>, Option<u64>) {
+        let page = self.store.page(after, limit, max_bytes);
+        let records = page
+            .records
+            .into_iter()
+            .filter_map(|r| self.get(&r.id))
+            .collect();
+        (records, page.next)
+    }
+
+    /// The bytes the store's journeys take, by its own weighing.
+    pub fn bytes(&self) -> usize {
+        self.store.bytes()
     }
 
     /// The hosted page was opened.
@@ -331,6 +365,9 @@ impl Journeys {
                     return Ok((record, true));
                 }
                 Err(StoreError::Exists(_)) => {} // created meanwhile: bind it below
+                Err(e @ StoreError::TooLarge { .. }) => {
+                    return Err(JourneyError::TooLarge(e.to_string()))
+                }
             }
         }
         let record = self.update_running(id, |r| {

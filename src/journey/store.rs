@@ -1,22 +1,44 @@
 //! Where created journeys live: a small trait, so that a shared store can be added later, and
 //! an in-memory implementation.
 //!
-//! [`MemoryStore`] is bounded by `--max-journeys`. When a new journey would pass the bound,
-//! the oldest *finished* journey is evicted first; only when none has finished is the oldest
-//! running one evicted (logged as a warning). An evicted journey's id answers statelessly
-//! again, as an id that was never created does. Every write takes the lock for one map
+//! [`MemoryStore`] is bounded by `--max-journeys` and by `--journey-bytes`: each journey is
+//! weighed when it is stored and again whenever it changes (its strings, its
+//! `processingConfig` and `userInfo` as JSON, and its share of the indexes), and the store
+//! never holds more than either bound. When a new journey would pass a bound, the oldest
+//! *finished* journey is evicted first; only when none has finished is the oldest running one
+//! evicted (logged as a warning). A journey heavier than the whole byte budget is refused. An
+//! evicted journey's id answers statelessly again, as an id that was never created does.
+//!
+//! Every operation is O(log n) or O(1) in the number of journeys: besides the map by id, the
+//! store keeps its journeys by age (a creation number) in two ordered sets, running and
+//! finished, so eviction takes the first of one of them instead of scanning, and a page of
+//! the listing starts where the last one ended. Every write takes the lock for one map
 //! operation and gives the record a new revision; nothing awaits while holding it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use super::record::JourneyRecord;
+
+/// The default of `--journey-bytes`: 24 MiB, room for the default 10,000 journeys at about
+/// 2.4 KB each, what a create call with a callback URL and a name weighs.
+pub const DEFAULT_BYTES: u64 = 24 << 20;
 
 /// Why a store refused a write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("a journey with id {0} already exists")]
     Exists(String),
+    #[error("the journey would take {bytes} bytes, more than the store's whole budget of {budget} bytes (--journey-bytes)")]
+    TooLarge { bytes: usize, budget: usize },
+}
+
+/// One page of the journeys, oldest first, and where the next one starts.
+#[derive(Debug, Clone, Default)]
+pub struct StorePage {
+    pub records: Vec<JourneyRecord>,
+    /// The position to read the next page after; `None` on the last page.
+    pub next: Option<u64>,
 }
 
 /// The journeys a mock instance knows.
@@ -25,6 +47,10 @@ pub trait JourneyStore: Send + Sync {
     fn insert(&self, record: JourneyRecord) -> Result<JourneyRecord, StoreError>;
     /// A copy of the journey with this id.
     fn get(&self, id: &str) -> Option<JourneyRecord>;
+    /// Whether a journey has this id (without copying it).
+    fn contains(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
     /// Change a journey in place. `change` returns whether it changed anything; if it did,
     /// the record gets a new revision. Returns the record as it is afterwards. `change` runs
     /// under the store's lock: it must be quick and must not block.
@@ -33,12 +59,30 @@ pub trait JourneyStore: Send + Sync {
         id: &str,
         change: &mut dyn FnMut(&mut JourneyRecord) -> bool,
     ) -> Option<JourneyRecord>;
-    /// Every journey, oldest first.
-    fn list(&self) -> Vec<JourneyRecord>;
+    /// The oldest journeys created after position `after` (0: from the first), at most
+    /// `limit` of them (at least one) and no more than `max_bytes` of them by the store's
+    /// weighing (but always one, if there is one).
+    fn page(&self, after: u64, limit: usize, max_bytes: usize) -> StorePage;
+    /// Every journey, oldest first, read a page at a time so that no one read holds the
+    /// store for long.
+    fn list(&self) -> Vec<JourneyRecord> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.page(after, 256, usize::MAX);
+            all.extend(page.records);
+            match page.next {
+                Some(next) => after = next,
+                None => return all,
+            }
+        }
+    }
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The bytes the journeys take, by the store's own weighing.
+    fn bytes(&self) -> usize;
     /// Forget every journey.
     fn clear(&self);
 }
@@ -46,16 +90,44 @@ pub trait JourneyStore: Send + Sync {
 /// The in-memory store.
 pub struct MemoryStore {
     capacity: usize,
+    budget: usize,
     inner: Mutex<Inner>,
+}
+
+/// One journey as kept: the record, its age and its weight.
+struct Stored {
+    record: JourneyRecord,
+    /// Its creation number: its position by age.
+    seq: u64,
+    /// What it weighs, as last counted.
+    bytes: usize,
 }
 
 #[derive(Default)]
 struct Inner {
-    records: HashMap<String, JourneyRecord, foldhash::fast::RandomState>,
-    /// Ids in creation order.
-    order: VecDeque<String>,
+    records: HashMap<String, Stored, foldhash::fast::RandomState>,
+    /// Every journey's id by creation number: the listing's order.
+    by_age: BTreeMap<u64, String>,
+    /// Creation numbers of the journeys that have not ended, and of those that have: the
+    /// oldest of each is the first in its set.
+    running: BTreeSet<u64>,
+    finished: BTreeSet<u64>,
+    /// The sum of the journeys' weights.
+    bytes: usize,
+    next_seq: u64,
     /// Never reset, so that a revision is never reused, even across `clear`.
     next_revision: u64,
+}
+
+/// What a journey costs the store besides its record's heap: its slot in the map, its id
+/// twice (the map's key and the age index's value), its entries in the ordered indexes, and a
+/// share of their nodes.
+fn weigh(record: &JourneyRecord) -> usize {
+    const FIXED: usize = std::mem::size_of::<(String, Stored)>()
+        + std::mem::size_of::<(u64, String)>()
+        + std::mem::size_of::<u64>()
+        + 64;
+    FIXED + record.heap_bytes() + 2 * record.id.len()
 }
 
 impl Inner {
@@ -64,32 +136,45 @@ impl Inner {
         record.revision = self.next_revision;
     }
 
-    fn evict_one(&mut self) {
-        let position = self
-            .order
-            .iter()
-            .position(|id| self.records.get(id).is_some_and(|r| r.state.is_terminal()));
-        let finished = position.is_some();
-        let Some(id) = position
-            .and_then(|i| self.order.remove(i))
-            .or_else(|| self.order.pop_front())
-        else {
-            return;
+    fn states(&mut self, terminal: bool) -> &mut BTreeSet<u64> {
+        if terminal {
+            &mut self.finished
+        } else {
+            &mut self.running
+        }
+    }
+
+    /// Evict the oldest finished journey, else the oldest running one, never `keep`;
+    /// whether one was evicted.
+    fn evict_one(&mut self, keep: Option<u64>) -> bool {
+        let other = |set: &BTreeSet<u64>| set.iter().copied().find(|seq| Some(*seq) != keep);
+        let (seq, finished) = match (other(&self.finished), other(&self.running)) {
+            (Some(seq), _) => (seq, true),
+            (None, Some(seq)) => (seq, false),
+            (None, None) => return false,
         };
-        self.records.remove(&id);
+        self.states(finished).remove(&seq);
+        let Some(id) = self.by_age.remove(&seq) else {
+            return false;
+        };
+        if let Some(stored) = self.records.remove(&id) {
+            self.bytes -= stored.bytes;
+        }
         if finished {
             tracing::debug!(journey_id = %id, "journey store full: evicted the oldest finished journey");
         } else {
-            tracing::warn!(journey_id = %id, "journey store full and no journey has finished: evicted the oldest running one (raise --max-journeys)");
+            tracing::warn!(journey_id = %id, "journey store full and no journey has finished: evicted the oldest running one (raise --max-journeys or --journey-bytes)");
         }
+        true
     }
 }
 
 impl MemoryStore {
-    /// A store of at most `capacity` journeys (at least one).
-    pub fn new(capacity: usize) -> Self {
+    /// A store of at most `capacity` journeys (at least one) and `bytes` bytes.
+    pub fn new(capacity: usize, bytes: u64) -> Self {
         MemoryStore {
             capacity: capacity.max(1),
+            budget: usize::try_from(bytes).unwrap_or(usize::MAX),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -101,21 +186,43 @@ impl MemoryStore {
 
 impl JourneyStore for MemoryStore {
     fn insert(&self, mut record: JourneyRecord) -> Result<JourneyRecord, StoreError> {
+        let bytes = weigh(&record);
+        if bytes > self.budget {
+            return Err(StoreError::TooLarge {
+                bytes,
+                budget: self.budget,
+            });
+        }
         let mut inner = self.lock();
         if inner.records.contains_key(&record.id) {
             return Err(StoreError::Exists(record.id));
         }
-        while inner.records.len() >= self.capacity {
-            inner.evict_one();
+        while inner.records.len() >= self.capacity || inner.bytes + bytes > self.budget {
+            if !inner.evict_one(None) {
+                break;
+            }
         }
         inner.revise(&mut record);
-        inner.order.push_back(record.id.clone());
-        inner.records.insert(record.id.clone(), record.clone());
+        inner.next_seq += 1;
+        let seq = inner.next_seq;
+        inner.by_age.insert(seq, record.id.clone());
+        inner.states(record.state.is_terminal()).insert(seq);
+        inner.bytes += bytes;
+        let stored = Stored {
+            record: record.clone(),
+            seq,
+            bytes,
+        };
+        inner.records.insert(record.id.clone(), stored);
         Ok(record)
     }
 
     fn get(&self, id: &str) -> Option<JourneyRecord> {
-        self.lock().records.get(id).cloned()
+        self.lock().records.get(id).map(|s| s.record.clone())
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.lock().records.contains_key(id)
     }
 
     fn update(
@@ -125,31 +232,70 @@ impl JourneyStore for MemoryStore {
     ) -> Option<JourneyRecord> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let record = inner.records.get_mut(id)?;
-        if change(record) {
-            inner.next_revision += 1;
-            record.revision = inner.next_revision;
+        let stored = inner.records.get_mut(id)?;
+        let was_terminal = stored.record.state.is_terminal();
+        if !change(&mut stored.record) {
+            return Some(stored.record.clone());
         }
-        Some(record.clone())
+        inner.next_revision += 1;
+        stored.record.revision = inner.next_revision;
+        let bytes = weigh(&stored.record);
+        inner.bytes = inner.bytes - stored.bytes + bytes;
+        stored.bytes = bytes;
+        let seq = stored.seq;
+        let is_terminal = stored.record.state.is_terminal();
+        let record = stored.record.clone();
+        if was_terminal != is_terminal {
+            inner.states(was_terminal).remove(&seq);
+            inner.states(is_terminal).insert(seq);
+        }
+        // A journey that grew may push the store past its budget: others make room.
+        while inner.bytes > self.budget {
+            if !inner.evict_one(Some(seq)) {
+                break;
+            }
+        }
+        Some(record)
     }
 
-    fn list(&self) -> Vec<JourneyRecord> {
+    fn page(&self, after: u64, limit: usize, max_bytes: usize) -> StorePage {
         let inner = self.lock();
-        inner
-            .order
-            .iter()
-            .filter_map(|id| inner.records.get(id).cloned())
-            .collect()
+        let limit = limit.max(1);
+        let mut page = StorePage::default();
+        let mut bytes = 0usize;
+        let mut last = None;
+        for (seq, id) in inner.by_age.range(after.saturating_add(1)..) {
+            let Some(stored) = inner.records.get(id) else {
+                continue;
+            };
+            let full = page.records.len() >= limit
+                || (!page.records.is_empty() && bytes.saturating_add(stored.bytes) > max_bytes);
+            if full {
+                page.next = last;
+                break;
+            }
+            bytes = bytes.saturating_add(stored.bytes);
+            page.records.push(stored.record.clone());
+            last = Some(*seq);
+        }
+        page
     }
 
     fn len(&self) -> usize {
         self.lock().records.len()
     }
 
+    fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     fn clear(&self) {
         let mut inner = self.lock();
         inner.records.clear();
-        inner.order.clear();
+        inner.by_age.clear();
+        inner.running.clear();
+        inner.finished.clear();
+        inner.bytes = 0;
     }
 }
 
@@ -186,7 +332,7 @@ pub(crate) mod tests {
 
     #[test]
     fn evicts_the_oldest_finished_journey_first() {
-        let store = MemoryStore::new(2);
+        let store = MemoryStore::new(2, DEFAULT_BYTES);
         store.insert(record("A")).unwrap();
         store.insert(record("B")).unwrap();
         store.update("B", &mut |r| {
@@ -203,8 +349,94 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn eviction_follows_age_and_state_through_changes() {
+        let store = MemoryStore::new(3, DEFAULT_BYTES);
+        for id in ["A", "B", "C"] {
+            store.insert(record(id)).unwrap();
+        }
+        let finish = |id: &str| {
+            store.update(id, &mut |r| {
+                r.state = State::Completed;
+                true
+            });
+        };
+        finish("C");
+        finish("B");
+        // B and C have ended; B is the older.
+        store.insert(record("D")).unwrap();
+        let ids = |s: &MemoryStore| s.list().into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(&store), ["A", "C", "D"]);
+        store.insert(record("E")).unwrap();
+        assert_eq!(ids(&store), ["A", "D", "E"]);
+        // None finished: the oldest running one.
+        store.insert(record("F")).unwrap();
+        assert_eq!(ids(&store), ["D", "E", "F"]);
+    }
+
+    #[test]
+    fn hostile_journeys_stay_within_the_byte_budget() {
+        let budget = 1 << 20;
+        let store = MemoryStore::new(10_000, budget);
+        let big = "x".repeat(60_000);
+        for i in 0..100 {
+            let mut r = record(&format!("{big}{i}"));
+            r.flow_id = big.clone();
+            r.user_info.insert("name".into(), big.clone().into());
+            store.insert(r).unwrap();
+            assert!(store.bytes() <= budget as usize, "{}", store.bytes());
+            // The store's count agrees with weighing what it holds.
+            let held: usize = store.list().iter().map(weigh).sum();
+            assert_eq!(held, store.bytes());
+        }
+        assert!(store.len() < 100);
+        assert!(store.get(&format!("{big}0")).is_none());
+        // A journey that grows past the budget pushes the others out, never itself.
+        let last = format!("{big}99");
+        store.update(&last, &mut |r| {
+            r.user_info
+                .insert("more".into(), "y".repeat(100_000).into());
+            true
+        });
+        assert!(store.bytes() <= budget as usize);
+        assert!(store.get(&last).is_some());
+        // One heavier than the whole budget is refused.
+        let mut huge = record("H");
+        huge.flow_id = "z".repeat(budget as usize);
+        assert!(matches!(
+            store.insert(huge),
+            Err(StoreError::TooLarge { .. })
+        ));
+        store.clear();
+        assert_eq!(store.bytes(), 0);
+    }
+
+    #[test]
+    fn pages_walk_every_journey_once_within_their_limits() {
+        let store = MemoryStore::new(1000, DEFAULT_BYTES);
+        for i in 0..250 {
+            store.insert(record(&format!("J{i:03}"))).unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store.page(after, 100, usize::MAX);
+            assert!(page.records.len() <= 100);
+            seen.extend(page.records.into_iter().map(|r| r.id));
+            match page.next {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..250).map(|i| format!("J{i:03}")).collect();
+        assert_eq!(seen, expected);
+        // A byte limit shortens a page, but never below one journey.
+        assert_eq!(store.page(0, 100, 1).records.len(), 1);
+        assert_eq!(store.list().len(), 250);
+    }
+
+    #[test]
     fn revisions_change_on_every_write_and_survive_clear() {
-        let store = MemoryStore::new(10);
+        let store = MemoryStore::new(10, DEFAULT_BYTES);
         let a = store.insert(record("A")).unwrap();
         assert_eq!(
             store.insert(record("A")).unwrap_err(),

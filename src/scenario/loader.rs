@@ -30,10 +30,25 @@ pub struct CatalogueFiles {
 }
 
 /// Where the catalogue comes from: a directory given on the command line, or the bundle.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogueSource {
     pub scenarios_dir: Option<PathBuf>,
     pub templates_dir: Option<PathBuf>,
+    /// A scenario or template file larger than this is refused (`--max-catalogue-file-bytes`).
+    pub max_file_bytes: u64,
+}
+
+/// The default of `--max-catalogue-file-bytes`: the bundled files are a few KB each.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 20;
+
+impl Default for CatalogueSource {
+    fn default() -> Self {
+        CatalogueSource {
+            scenarios_dir: None,
+            templates_dir: None,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
 }
 
 /// A problem with one file of the catalogue.
@@ -102,11 +117,11 @@ impl fmt::Display for LoadErrors {
 pub fn read(source: &CatalogueSource) -> Result<CatalogueFiles, LoadErrors> {
     let mut errors = Vec::new();
     let scenarios = match &source.scenarios_dir {
-        Some(dir) => read_dir(dir, "toml", true, &mut errors),
+        Some(dir) => read_dir(dir, "toml", true, source.max_file_bytes, &mut errors),
         None => from_bundle(bundled::SCENARIOS, "scenarios", true),
     };
     let templates = match &source.templates_dir {
-        Some(dir) => read_dir(dir, "tera", false, &mut errors),
+        Some(dir) => read_dir(dir, "tera", false, source.max_file_bytes, &mut errors),
         None => from_bundle(bundled::TEMPLATES, "templates", false),
     };
     if errors.is_empty() {
@@ -142,38 +157,32 @@ fn file_stem(path: &str) -> String {
 }
 
 /// Files ending in `.{ext}` under `dir`: only its top level for scenarios, the whole tree for
-/// templates (named by their path relative to `dir`, with `/`).
-fn read_dir(dir: &Path, ext: &str, stem: bool, errors: &mut Vec<LoadError>) -> Vec<SourceFile> {
+/// templates (named by their path relative to `dir`, with `/`), walked by [`super::walk`]'s
+/// rules (links followed, each real directory once, a loop an error naming it). A file
+/// larger than `max_bytes` is refused, naming it.
+fn read_dir(
+    dir: &Path,
+    ext: &str,
+    stem: bool,
+    max_bytes: u64,
+    errors: &mut Vec<LoadError>,
+) -> Vec<SourceFile> {
+    let walk = super::walk::walk(dir, ext, !stem);
+    errors.extend(walk.errors);
     let mut paths = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries = match std::fs::read_dir(&current) {
-            Ok(entries) => entries,
-            Err(e) => {
-                errors.push(LoadError::new(
-                    current.display().to_string(),
-                    format!("cannot read this directory: {e}"),
-                ));
-                continue;
-            }
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                if !stem {
-                    pending.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == ext) {
-                paths.push(path);
-            }
+    for found in walk.files {
+        if found.meta.len() > max_bytes {
+            errors.push(too_large(&found.path, found.meta.len(), max_bytes));
+        } else {
+            paths.push(found.path);
         }
     }
-    paths.sort();
     let mut files = Vec::new();
     for path in paths {
         let origin = path.display().to_string();
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
+        match read_within(&path, max_bytes) {
+            Ok(None) => errors.push(too_large(&path, max_bytes + 1, max_bytes)),
+            Ok(Some(text)) => {
                 let name = if stem {
                     file_stem(&origin)
                 } else {
@@ -197,6 +206,29 @@ fn read_dir(dir: &Path, ext: &str, stem: bool, errors: &mut Vec<LoadError>) -> V
         ));
     }
     files
+}
+
+/// The file's text, or `None` when it holds more than `max_bytes` (it may have grown since
+/// its size was read: the read itself stops past the limit).
+fn read_within(path: &Path, max_bytes: u64) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(max_bytes.saturating_add(1))
+        .read_to_string(&mut text)?;
+    Ok((text.len() as u64 <= max_bytes).then_some(text))
+}
+
+fn too_large(path: &Path, len: u64, max_bytes: u64) -> LoadError {
+    let size = if len > max_bytes.saturating_add(1) {
+        format!("{len} bytes")
+    } else {
+        "more than that".to_string()
+    };
+    LoadError::new(
+        path.display().to_string(),
+        format!("is over the limit of {max_bytes} bytes for a catalogue file ({size}); split it, or raise --max-catalogue-file-bytes"),
+    )
 }
 
 /// A scenario file as written. Unknown keys are errors, so a typo never passes silently.

@@ -7,6 +7,7 @@
 
 pub mod bundled;
 pub mod loader;
+pub mod walk;
 
 use std::collections::HashMap;
 use std::time::Duration;

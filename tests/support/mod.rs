@@ -106,19 +106,54 @@ pub async fn journey_view(server: &Mock, id: &str) -> Value {
     reply.json()
 }
 
-/// The logged callback attempts for a journey.
+/// Every page of an admin listing (`requests?journeyId=x`, `journeys`, `callbacks`), `limit`
+/// at a time, following each page's `next` until it is null: the pages, in order. Each page
+/// is checked to hold at most `limit` of every list in `lists` and to answer the documented
+/// shape (`count` is the length of its first list).
+pub async fn walk(server: &Mock, listing: &str, lists: &[&str], limit: usize) -> Vec<Value> {
+    let join = if listing.contains('?') { '&' } else { '?' };
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("{listing}{join}limit={limit}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let reply = admin(server, Method::GET, &path, "").await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.text());
+        let page = reply.json();
+        for list in lists {
+            let n = page[*list].as_array().map_or(0, Vec::len);
+            assert!(n <= limit, "{path}: {n} {list}");
+        }
+        if let Some(count) = page.get("count") {
+            assert_eq!(
+                count.as_u64(),
+                Some(page[lists[0]].as_array().map_or(0, Vec::len) as u64)
+            );
+        }
+        cursor = page["next"].as_str().map(str::to_string);
+        assert!(cursor.is_some() || page["next"].is_null(), "{page}");
+        pages.push(page);
+        if cursor.is_none() {
+            return pages;
+        }
+        assert!(pages.len() < 100_000, "{listing}: the pages never end");
+    }
+}
+
+/// Every entry of `list` in an admin listing, read a page at a time.
+pub async fn walk_all(server: &Mock, listing: &str, list: &str) -> Vec<Value> {
+    walk(server, listing, &[list], 100)
+        .await
+        .into_iter()
+        .flat_map(|page| page[list].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The logged callback attempts for a journey (every page).
 pub async fn attempts(server: &Mock, id: &str) -> Vec<Value> {
-    let reply = admin(
-        server,
-        Method::GET,
-        &format!("callbacks?journeyId={id}"),
-        "",
-    )
-    .await;
-    reply.json()["attempts"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    walk_all(server, &format!("callbacks?journeyId={id}"), "attempts").await
 }
 
 /// A page request (no auth, as a browser sends it).
