@@ -74,6 +74,8 @@ impl OutboundError {
 #[derive(Debug, Clone)]
 pub struct OutboundResponse {
     pub status: StatusCode,
+    /// The answer's headers (a callback receiver's `Retry-After`).
+    pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
 
@@ -149,6 +151,7 @@ impl OutboundClient {
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok((parts, body))) => Ok(OutboundResponse {
                 status: parts.status,
+                headers: parts.headers,
                 body,
             }),
             Ok(Err(e)) => Err(e),

@@ -100,7 +100,7 @@ impl App {
         self.journeys.callbacks()
     }
 
-    /// Callback counters (pending, delivered, failed, dropped, undelivered).
+    /// Callback counters (created, delivered, failed, cancelled, pending...).
     pub fn callback_stats(&self) -> Stats {
         self.callbacks().stats()
     }
@@ -320,14 +320,18 @@ impl App {
         let stats = self.callbacks().stats();
         let faults = self.callbacks().fault_stats();
         self.metrics.render(&Gauges {
+            callbacks_created: stats.created,
             callbacks_delivered: stats.delivered,
             callbacks_failed: stats.failed,
-            callbacks_dropped: stats.dropped,
+            callbacks_cancelled: stats.cancelled,
+            callbacks_refused: stats.refused,
             callbacks_undelivered: stats.undelivered,
             callbacks_fault_dropped: faults.dropped,
             callbacks_duplicated: faults.duplicated,
-            callback_queue_depth: stats.pending,
+            callback_queue_depth: stats.reserved + stats.queued,
             callback_queue_capacity: stats.capacity,
+            callback_retrying: stats.retrying,
+            callback_retry_capacity: stats.retry_capacity,
             scenarios: self.live.load().catalogue.scenarios().len(),
             journeys: self.journeys.len(),
             journal_entries: self.journal.len(),
