@@ -32,6 +32,7 @@ fn defaults_are_the_documented_ones() {
     assert!(cb.signing_key.is_none());
     assert_eq!(cb.queue_capacity, 10_000);
     assert_eq!(cb.retry_capacity, 10_000);
+    assert_eq!(cb.concurrency, 256);
     assert_eq!(cb.max_delay, Duration::from_secs(3600));
     assert!(cb.allow.is_empty());
     assert_eq!(cb.log_entries, 10_000);
@@ -45,6 +46,8 @@ fn callback_bounds_and_admin_protection_flags_reach_the_configuration() {
     let c = config(&[
         "--callback-retry-queue",
         "12",
+        "--callback-concurrency",
+        "3",
         "--callback-max-delay",
         "10m",
         "--callback-allow",
@@ -58,7 +61,7 @@ fn callback_bounds_and_admin_protection_flags_reach_the_configuration() {
     ])
     .unwrap();
     let cb = &c.callbacks;
-    assert_eq!(cb.retry_capacity, 12);
+    assert_eq!((cb.retry_capacity, cb.concurrency), (12, 3));
     assert_eq!(cb.max_delay, Duration::from_secs(600));
     let allow: Vec<String> = cb.allow.iter().map(ToString::to_string).collect();
     assert_eq!(allow, ["10.0.0.0/8", "hooks.example.test", "*.corp.test"]);
@@ -129,6 +132,7 @@ fn bad_values_are_usage_errors_naming_the_flag() {
         &["--callback-max-delay", "soon"],
         &["--admin-token", " "],
         &["--admin-bind", "localhost"],
+        &["--callback-concurrency", "0"],
     ] {
         let error = config(args).unwrap_err();
         assert_eq!(error.exit_code(), 2, "{args:?}");

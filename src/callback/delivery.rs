@@ -93,6 +93,8 @@ impl Dispatcher {
         due: Instant,
         delivery: &Delivery,
     ) -> (Attempt, Option<Duration>) {
+        // Never fails: the semaphore is never closed.
+        let _permit = self.in_flight.acquire().await.ok();
         let scheduled_at = now_millis()
             - i64::try_from(Instant::now().saturating_duration_since(due).as_millis()).unwrap_or(0);
         let started_at = now_millis();

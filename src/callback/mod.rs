@@ -47,7 +47,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::header::HeaderName;
 use serde::Serialize;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
@@ -89,6 +89,9 @@ pub struct CallbackSettings {
     pub log_entries: usize,
     /// On shutdown, deliveries due within this long are still attempted.
     pub drain_window: Duration,
+    /// Attempts in flight at once, at most (`--callback-concurrency`): each holds a connection
+    /// to a receiver, so a burst of callbacks cannot exhaust file descriptors.
+    pub concurrency: usize,
     /// Where callbacks may go (`--callback-allow`; empty: anywhere).
     pub allow: Vec<AllowRule>,
     /// This mock's own listeners, which callbacks never reach (set by the server once bound).
@@ -110,6 +113,7 @@ impl Default for CallbackSettings {
             retry_capacity: 10_000,
             log_entries: 10_000,
             drain_window: Duration::from_secs(5),
+            concurrency: 256,
             allow: Vec::new(),
             own_listeners: Vec::new(),
         }
@@ -299,6 +303,8 @@ pub struct Dispatcher {
     /// The instant after which nothing more is attempted, once a drain has begun.
     drain: watch::Sender<Option<Instant>>,
     idle: Notify,
+    /// Permits for attempts in flight.
+    in_flight: Semaphore,
     attempts: Ring<Attempt>,
     lost: Ring<Lost>,
     fault_dropped: AtomicU64,
@@ -324,6 +330,7 @@ impl Dispatcher {
         Dispatcher {
             attempts: Ring::new(settings.log_entries),
             lost: Ring::new(settings.log_entries),
+            in_flight: Semaphore::new(settings.concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             destinations: Destinations {
                 own: settings.own_listeners.clone(),
                 allow: settings.allow.clone(),

@@ -184,6 +184,9 @@ pub struct ServeArgs {
     /// variable is comma-separated) [default: anywhere but this mock's own listeners].
     #[arg(long = "callback-allow", env = "OTK_MOCK_CALLBACK_ALLOW", value_delimiter = ',', value_name = "CIDR|HOST", value_parser = crate::config::parse_allow_rule)]
     pub callback_allow: Vec<crate::config::AllowRule>,
+    /// Callback attempts in flight at once, at most (each holds a connection to a receiver).
+    #[arg(long, env = "OTK_MOCK_CALLBACK_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub callback_concurrency: u32,
     /// Callback attempts kept for GET /__admin/callbacks (oldest dropped first).
     #[arg(long, env = "OTK_MOCK_CALLBACK_LOG_ENTRIES", default_value_t = 10_000)]
     pub callback_log_entries: usize,
@@ -292,6 +295,7 @@ impl ServeArgs {
                 own_listeners: Vec::new(),
                 log_entries: self.callback_log_entries,
                 drain_window: self.callback_drain,
+                concurrency: self.callback_concurrency as usize,
             },
             journal_entries: self.journal_entries,
             fault_max_wait: self.fault_max_wait,
