@@ -366,6 +366,17 @@ pub fn check_catalogue(config: &Config, catalogue: &Catalogue) -> Result<(), Str
 }
 
 fn warn_missing_lifecycle_scenarios(config: &Config, catalogue: &Catalogue) {
+    // Not a lifecycle matter, but checked at the same two moments (start-up and reloads): a
+    // scenario's callback delay over --callback-max-delay is cut to it, and said once here.
+    let max = config.callbacks.max_delay;
+    for scenario in catalogue.scenarios() {
+        let fault_delay = scenario.callback_fault.as_ref().and_then(|f| f.delay);
+        for delay in [scenario.callback_delay, fault_delay].into_iter().flatten() {
+            if let Err(message) = crate::callback::check_delay(delay, max, &scenario.name) {
+                tracing::warn!(scenario = %scenario.name, "callback delay cut to the maximum: {message}");
+            }
+        }
+    }
     for (flag, name) in [
         ("--in-progress-scenario", &config.in_progress_scenario),
         ("--expired-scenario", &config.expired_scenario),
