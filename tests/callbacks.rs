@@ -702,3 +702,27 @@ async fn shutdown_ends_journeys_due_within_the_drain_window_and_logs_those_that_
     assert_eq!(log.stats.undelivered, 1);
     assert_eq!((log.stats.created, log.stats.delivered), (1, 1));
 }
+
+#[tokio::test]
+async fn a_journey_evicted_before_it_ends_frees_its_slot_and_its_loss_is_logged() {
+    let mut config = quick_config();
+    config.max_journeys = 1;
+    config.callbacks.queue_capacity = 1;
+    config.auto_complete_after = Some(Duration::from_millis(300));
+    let server = start_with(config).await;
+    let evicted = create_id(&server, &with_callback(&dead_url()), &[]).await;
+    // The store holds one journey: this one pushes out the first, still running.
+    create_id(&server, &json!({"flowId": "f"}), &[]).await;
+    assert!(server.journey(&evicted).await.is_none());
+    // At its deadline the first one is found gone: its slot is free, its loss said.
+    let log = eventually("the eviction to be noticed", || async {
+        let log = server.callbacks().await;
+        (log.stats.reserved == 0).then_some(log)
+    })
+    .await;
+    assert_eq!(log.lost.len(), 1, "{:?}", log.lost);
+    assert_eq!(log.lost[0].journey_id, evicted);
+    assert_eq!(log.lost[0].reason, "evicted");
+    assert_eq!((log.stats.undelivered, log.stats.created), (1, 0));
+    create_id(&server, &with_callback(&dead_url()), &[]).await;
+}
