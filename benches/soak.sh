@@ -8,6 +8,7 @@
 #   callbacks  10,000 callbacks against a local receiver that fails every other attempt of each
 #              (COUNT=10000): every one delivered, none lost, none duplicated, the mock's
 #              counters balanced, and the delivered rate printed (goal: >= 5,000/s).
+#              CALLBACK_QUEUE=500 makes the intake small, so create calls meet 503s and retry.
 #
 # Each section is a function of its own (soak_<name>) with its own ports and processes; add a
 # section by adding a function and a line to the `case` at the bottom.
@@ -42,7 +43,7 @@ soak_callbacks() {
   RUST_LOG=warn "$TARGET/release/otk-mock" serve --bind "127.0.0.1:$port" \
     --auto-complete-after 0s \
     --callback-backoff-initial 10ms --callback-backoff-max 50ms --callback-max-attempts 8 \
-    --callback-signing-secret soak-secret &
+    --callback-signing-secret soak-secret --callback-queue "${CALLBACK_QUEUE:-10000}" &
   local mock=$!
   PIDS+=("$mock")
   wait_ready "http://127.0.0.1:$port/__admin/health"

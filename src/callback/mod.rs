@@ -365,7 +365,8 @@ impl Dispatcher {
             queue.refused += 1;
             let (intake, retrying) = (queue.intake(), queue.retrying);
             drop(queue);
-            tracing::warn!(
+            // Debug only: the refused request is logged (a warning) where every answer is.
+            tracing::debug!(
                 journey_id,
                 intake,
                 capacity = self.settings.queue_capacity,
@@ -438,7 +439,7 @@ impl Dispatcher {
             if !held && !promised && queue.intake() >= self.settings.queue_capacity {
                 queue.refused += 1;
                 drop(queue);
-                tracing::warn!(journey_id = %delivery.journey_id, capacity = self.settings.queue_capacity, "callback intake full: redelivery refused (raise --callback-queue)");
+                tracing::debug!(journey_id = %delivery.journey_id, capacity = self.settings.queue_capacity, "callback intake full: redelivery refused (raise --callback-queue)");
                 return Err(EnqueueError::Full);
             }
             queue.next_delivery += 1;
