@@ -1,8 +1,15 @@
 //! The admin API, `/__admin/…`: journeys (list, read, bind a scenario, complete now, set a
 //! callback fault), the callback log (every attempt, redelivery), the request journal, fault
-//! rules, health, metrics and reset. JSON in, JSON out (metrics: OpenMetrics text), no
-//! authentication (it is a test tool's control plane; do not expose it), errors in the
-//! provider's format like every other route.
+//! rules, health, metrics and reset. JSON in, JSON out (metrics: OpenMetrics text), errors in
+//! the provider's format like every other route.
+//!
+//! Without `--admin-token` anyone who reaches the port may use it (a test tool's control
+//! plane on loopback). With it, every route but `GET /__admin/health` (which orchestrators
+//! probe without credentials) needs `Authorization: Bearer <token>`, the metrics and the
+//! request journal included: the journal and the journey listing show journey ids and
+//! `authKeyForCallback`, and Prometheus sends a bearer token as easily as none. A request
+//! without it gets the provider's 401 before its route is even looked up. `--admin-bind` moves
+//! all of this to a listener of its own (see `crate::server`).
 //!
 //! | Method and path | Does |
 //! |---|---|
@@ -28,11 +35,12 @@
 //! paging never repeats nor skips an entry that is kept; entries dropped by the bounds
 //! between two pages are not seen, entries added meanwhile are, at the end.
 
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::app::{named_scenario, App};
+use crate::callback::check_delay;
 use crate::fault::rules::parse_rule;
 use crate::fault::CallbackFault;
 use crate::journal::Filter;
@@ -169,11 +177,15 @@ pub struct Call {
     query: String,
 }
 
-/// The checks on an admin request's head: route (404), method (405).
-pub fn prepare<B>(request: &Request<B>) -> Result<Call, ApiError> {
+/// The checks on an admin request's head: the admin token (401; health is open), route (404),
+/// method (405). The token comes first, so a caller without it learns nothing of the routes.
+pub fn prepare<B>(app: &App, request: &Request<B>) -> Result<Call, ApiError> {
     let path = request.uri().path();
-    let route =
-        Route::parse(path).ok_or_else(|| ApiError::route_not_found(request.method(), path))?;
+    let route = Route::parse(path);
+    if !matches!(route, Some(Route::Health)) {
+        authorize(app, request)?;
+    }
+    let route = route.ok_or_else(|| ApiError::route_not_found(request.method(), path))?;
     let method = request.method().clone();
     if !route.allowed().contains(&method) {
         let allow: Vec<&str> = route.allowed().iter().map(Method::as_str).collect();
@@ -184,6 +196,43 @@ pub fn prepare<B>(request: &Request<B>) -> Result<Call, ApiError> {
         method,
         query: request.uri().query().unwrap_or("").to_string(),
     })
+}
+
+/// With `--admin-token`, the request must carry `Authorization: Bearer <token>`.
+fn authorize<B>(app: &App, request: &Request<B>) -> Result<(), ApiError> {
+    let Some(token) = &app.config().admin_token else {
+        return Ok(());
+    };
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| bearer(value.as_bytes()));
+    if presented.is_some_and(|p| token.matches(p)) {
+        return Ok(());
+    }
+    tracing::warn!(
+        path = %request.uri().path(),
+        credentials = if presented.is_some() { "wrong bearer token" } else { "no bearer token" },
+        "admin request refused"
+    );
+    let mut error = ApiError::unauthorized();
+    error.message =
+        "Authorization Failed: the admin API needs Authorization: Bearer <admin token>".into();
+    error.headers.push((
+        "www-authenticate",
+        r#"Bearer realm="otk-mock admin""#.into(),
+    ));
+    Err(error)
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme in any case).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || !rest.first()?.is_ascii_whitespace() {
+        return None;
+    }
+    let token = rest.trim_ascii();
+    (!token.is_empty()).then_some(token)
 }
 
 /// Answer one admin request, its body read.
@@ -262,7 +311,12 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
             let fault = if method == Method::DELETE {
                 None
             } else {
-                Some(callback_fault_field(body)?)
+                let fault = callback_fault_field(body)?;
+                if let Some(d) = fault.delay {
+                    check_delay(d, app.config().callbacks.max_delay, "fault")
+                        .map_err(ApiError::bad_request)?;
+                }
+                Some(fault)
             };
             let record = journeys.set_callback_fault(&id, fault)?;
             Ok(ok(view(app, &record)))
@@ -432,6 +486,12 @@ mod tests {
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
             assert!(e.message.contains(needle), "{e}");
         }
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer   abc "), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Bearer"), None);
+        assert_eq!(bearer(b"Bearerabc"), None);
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(bearer(b"abc"), None);
         assert!(
             callback_fault_field(br#"{"fault": "duplicate"}"#)
                 .unwrap()

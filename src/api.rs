@@ -21,6 +21,7 @@ use hyper::header::{HeaderName, AUTHORIZATION};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::{named_scenario, App, Trace};
+use crate::callback::check_delay;
 use crate::fault::{CallbackFault, Fault};
 use crate::journal::ShortStr;
 use crate::journey::create;
@@ -66,11 +67,20 @@ pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<C
                     callback_fault: None,
                 });
             }
+            let max = app.config().callbacks.max_delay;
+            let delay = callback_delay_header(request)?;
+            if let Some(d) = delay {
+                check_delay(d, max, "X-Mock-Callback-Delay").map_err(ApiError::bad_request)?;
+            }
+            let callback_fault = callback_fault_header(request)?;
+            if let Some(d) = callback_fault.as_ref().and_then(|f| f.delay) {
+                check_delay(d, max, "X-Mock-Callback-Fault").map_err(ApiError::bad_request)?;
+            }
             Ok(Call::Create {
                 header: scenario_header(request)?,
-                delay: callback_delay_header(request)?,
+                delay,
                 fault: fault_header(request)?,
-                callback_fault: callback_fault_header(request)?,
+                callback_fault,
             })
         }
         RouteKind::GetJourney => {

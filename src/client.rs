@@ -79,6 +79,8 @@ impl OutboundError {
 #[derive(Debug, Clone)]
 pub struct OutboundResponse {
     pub status: StatusCode,
+    /// The answer's headers (a callback receiver's `Retry-After`).
+    pub headers: hyper::HeaderMap,
     /// The body, or its first bytes up to the client's limit when it was longer.
     pub body: Bytes,
     /// Whether the body was longer than the limit, and so was cut (and not read to its end).
@@ -177,6 +179,7 @@ impl OutboundClient {
                 }
                 Ok(OutboundResponse {
                     status: parts.status,
+                    headers: parts.headers,
                     body,
                     cut,
                 })

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use crate::callback::{CallbackSettings, SigningKey};
+pub use crate::callback::{AllowRule, CallbackSettings, OwnListener, SigningKey};
 use crate::scenario::loader::CatalogueSource;
 
 /// A duration flag or variable, by the crate's one rule (`time::parse_duration`).
@@ -64,6 +64,11 @@ pub struct Config {
     pub journal_bytes: u64,
     pub cache_bytes: u64,
     pub journey_bytes: u64,
+    /// `--admin-token`: `/__admin/*` (but health) needs `Authorization: Bearer <token>`.
+    pub admin_token: Option<AdminToken>,
+    /// `--admin-bind`: the admin API on a listener of its own (the provider port then answers
+    /// 404 under `/__admin/`). The server replaces it with the address actually bound.
+    pub admin_bind: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -92,6 +97,8 @@ impl Default for Config {
             journal_bytes: crate::journal::DEFAULT_BYTES,
             cache_bytes: crate::cache::DEFAULT_BYTES,
             journey_bytes: crate::journey::store::DEFAULT_BYTES,
+            admin_token: None,
+            admin_bind: None,
         }
     }
 }
@@ -117,6 +124,40 @@ impl Config {
     /// Whether `token` (the raw `Authorization` value) is accepted.
     pub fn accepts(&self, token: &str) -> bool {
         !token.is_empty() && (self.tokens.is_empty() || self.tokens.iter().any(|t| t == token))
+    }
+}
+
+/// `--admin-token`: a secret that is never printed (its `Debug` is redacted) and is compared
+/// in constant time.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// A token as given on the command line: visible ASCII (it travels in a header), not empty.
+    pub fn parse(text: &str) -> Result<AdminToken, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("the admin token is empty".to_string());
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "the admin token must be visible ASCII without spaces (it is sent in a header)"
+                    .to_string(),
+            );
+        }
+        Ok(AdminToken(text.to_string()))
+    }
+
+    /// Whether `presented` is the token, in time that does not depend on where they differ.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use subtle::ConstantTimeEq as _;
+        bool::from(self.0.as_bytes().ct_eq(presented))
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
     }
 }
 
@@ -174,6 +215,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is not a size; write e.g. 8MiB or 8388608"))
 }
 
+/// `--callback-allow`: one CIDR block, address, host name or `*.<domain>`.
+pub fn parse_allow_rule(text: &str) -> Result<AllowRule, String> {
+    text.parse()
+}
+
 /// `--callback-auth-header`: a valid HTTP header name.
 pub fn parse_header_name(text: &str) -> Result<String, String> {
     hyper::header::HeaderName::try_from(text.trim())
@@ -218,5 +264,16 @@ mod tests {
         assert!(parse_public_url("ftp://x").is_err());
         assert_eq!(parse_public_url("http://h:1/").unwrap(), "http://h:1");
         assert!(parse_header_name("X Bad").is_err());
+    }
+
+    #[test]
+    fn admin_tokens_are_checked_matched_and_never_printed() {
+        let token = AdminToken::parse(" s3cret-T0ken ").unwrap();
+        assert!(token.matches(b"s3cret-T0ken"));
+        assert!(!token.matches(b"s3cret-T0kem"));
+        assert!(!token.matches(b"s3cret"));
+        assert_eq!(format!("{token:?}"), "AdminToken(<redacted>)");
+        assert!(AdminToken::parse("  ").is_err());
+        assert!(AdminToken::parse("two words").is_err());
     }
 }

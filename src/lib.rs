@@ -29,8 +29,8 @@
 //! Layers, with imports pointing down only (`../shared/tools/module-cycles` checks it in CI):
 //!
 //! ```text
-//!  entry points  mock (MockServer, MockApp) · cli · server (accept loop, connection driver)
-//!                · reload (--watch)
+//!  entry points  mock (MockServer, MockApp) · cli · server (accept loop, connection driver,
+//!                the --admin-bind listener) · reload (--watch)
 //!  router        request → surface → app::conclude; any http_body::Body, socket or not
 //!  surfaces      api (provider routes) · admin (/__admin) · page (/journey/{id})
 //!                plain functions over &App that return an Outcome
@@ -46,7 +46,9 @@
 //!   once; `catalogue` loads and checks scenarios and templates together, rendering each
 //!   before anything is served; `live` is the catalogue being served (`reload` swaps it).
 //! - `journey` holds created journeys (store, lifecycle, creation, completion, timers) and
-//!   hands finished ones to `callback`, which delivers them with retries and keeps a log.
+//!   hands finished ones to `callback`, which delivers them with retries and keeps a log; a
+//!   journey with a `callbackUrl` reserves its callback's intake slot when it is created, so
+//!   a full intake is a 503 to the create call, never a callback dropped later.
 //! - `journal` records every provider request before it is answered; `fault` makes requests
 //!   and callbacks misbehave on purpose; `metrics` counts for Prometheus; `cache` keeps
 //!   rendered bodies.

@@ -166,14 +166,19 @@ struct Registry {
 /// Values read from elsewhere at scrape time.
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
+    pub callbacks_created: u64,
     pub callbacks_delivered: u64,
     pub callbacks_failed: u64,
-    pub callbacks_dropped: u64,
+    pub callbacks_cancelled: u64,
+    pub callbacks_refused: u64,
     pub callbacks_undelivered: u64,
     pub callbacks_fault_dropped: u64,
     pub callbacks_duplicated: u64,
+    /// Intake slots in use: reserved by running journeys, or held by first attempts.
     pub callback_queue_depth: usize,
     pub callback_queue_capacity: usize,
+    pub callback_retrying: usize,
+    pub callback_retry_capacity: usize,
     pub scenarios: usize,
     pub journeys: usize,
     pub journal_entries: usize,
@@ -447,12 +452,14 @@ impl Collector for Snapshot {
         counter_family(
             &mut encoder,
             "otk_mock_callbacks",
-            "Callbacks by outcome (reset by POST /__admin/reset).",
+            "Callbacks by event: created, and how they ended (created = delivered + failed + cancelled + pending); refused_intake_full counts create and redelivery calls answered 503 (reset by POST /__admin/reset).",
             "outcome",
             [
+                ("created", g.callbacks_created),
                 ("delivered", g.callbacks_delivered),
                 ("failed", g.callbacks_failed),
-                ("dropped_queue_full", g.callbacks_dropped),
+                ("cancelled", g.callbacks_cancelled),
+                ("refused_intake_full", g.callbacks_refused),
                 ("undelivered", g.callbacks_undelivered),
                 ("dropped_by_fault", g.callbacks_fault_dropped),
                 ("duplicated_by_fault", g.callbacks_duplicated),
@@ -462,13 +469,23 @@ impl Collector for Snapshot {
         for (name, help, value) in [
             (
                 "otk_mock_callback_queue_depth",
-                "Callback deliveries waiting, between retries or in flight.",
+                "Callback intake slots in use: running journeys with a callbackUrl, and deliveries waiting for or making their first attempt.",
                 g.callback_queue_depth,
             ),
             (
                 "otk_mock_callback_queue_capacity",
-                "The most callback deliveries that may be pending (--callback-queue).",
+                "Callback intake slots (--callback-queue).",
                 g.callback_queue_capacity,
+            ),
+            (
+                "otk_mock_callback_retrying",
+                "Callback deliveries waiting between retries, or retrying.",
+                g.callback_retrying,
+            ),
+            (
+                "otk_mock_callback_retry_capacity",
+                "Callback deliveries that may wait between retries (--callback-retry-queue).",
+                g.callback_retry_capacity,
             ),
             (
                 "otk_mock_catalogue_scenarios",
@@ -710,6 +727,8 @@ mod tests {
                 "otk_mock_callbacks",
                 "otk_mock_callback_queue_depth",
                 "otk_mock_callback_queue_capacity",
+                "otk_mock_callback_retrying",
+                "otk_mock_callback_retry_capacity",
                 "otk_mock_catalogue_scenarios",
                 "otk_mock_journeys",
                 "otk_mock_journal_entries",

@@ -199,14 +199,32 @@ pub struct JourneyInfo {
 pub use crate::journey::record::{Ending as EndedBy, State as JourneyState};
 
 /// The callback log: every attempt, every callback lost, and the counters.
+///
+/// The counters balance: `created = delivered + failed + cancelled + pending`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use otk_mock::MockServer;
+///
+/// let app = MockServer::builder().in_process().unwrap();
+/// let stats = app.callbacks().await.stats;
+/// assert_eq!(
+///     stats.created,
+///     stats.delivered + stats.failed + stats.cancelled + stats.pending as u64
+/// );
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CallbackLog {
     /// Every attempt, oldest first (bounded by `--callback-log-entries`).
     pub attempts: Vec<Attempt>,
-    /// Callbacks that were never attempted to the end (queue full, shutdown, reset, fault).
+    /// Callbacks that were never attempted to the end (reason `fault`, `shutdown`, `reset`,
+    /// `evicted`, `error`).
     pub lost: Vec<Lost>,
-    /// The counters: pending, delivered, failed, dropped, undelivered.
+    /// The counters: created, delivered, failed, cancelled, pending (queued and retrying),
+    /// reserved, refused, undelivered.
     pub stats: Stats,
 }
 
@@ -347,6 +365,14 @@ impl MockServerBuilder {
         self.config.callbacks.max_attempts = attempts.max(1);
         self.config.callbacks.backoff_initial = backoff;
         self.config.callbacks.backoff_max = max_backoff.max(backoff);
+        self
+    }
+
+    /// Callback intake slots (default 10,000): journeys with a `callbackUrl` that are running,
+    /// plus callbacks waiting for their first attempt. When all are taken, create-journey-url
+    /// answers 503 with `Retry-After`.
+    pub fn callback_queue(mut self, slots: usize) -> Self {
+        self.config.callbacks.queue_capacity = slots;
         self
     }
 

@@ -33,16 +33,34 @@ pub enum Answer {
     Later(Pin<Box<dyn Future<Output = Response<Body>> + Send>>),
 }
 
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The provider port: the whole mock, unless `--admin-bind` serves the admin API apart.
+    Provider,
+    /// The `--admin-bind` port: the admin API only.
+    Admin,
+}
+
 /// Where a request is going, once its path has been read.
 enum Surface<'a> {
     Admin,
     Page,
     Provider(RouteKind, Option<&'a str>),
+    /// Not served on this listener (the admin listener serves the admin API only).
+    NotHere,
 }
 
-fn surface(path: &str) -> Surface<'_> {
+fn surface(path: &str, on: Listener, admin_apart: bool) -> Surface<'_> {
     if path.starts_with(crate::admin::PREFIX) {
-        return Surface::Admin;
+        if on == Listener::Admin || !admin_apart {
+            return Surface::Admin;
+        }
+        // The admin API has a listener of its own: here its paths are unknown, like any other.
+        return Surface::Provider(RouteKind::Other, None);
+    }
+    if on == Listener::Admin {
+        return Surface::NotHere;
     }
     if path.starts_with(crate::page::PREFIX) {
         return Surface::Page;
@@ -61,9 +79,24 @@ fn within<T>(span: &tracing::Span, f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Answer one request on `conn`. Never fails: every error is a response in the provider's
-/// format (or, for a connection fault, the connection ends without one).
+/// Answer one request on `conn`, which came in on the provider port. Never fails: every error
+/// is a response in the provider's format (or, for a connection fault, the connection ends
+/// without one).
 pub fn respond<B>(app: &Arc<App>, request: Request<B>, conn: &Arc<Connection>) -> Answer
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    respond_on(app, request, conn, Listener::Provider)
+}
+
+/// [`respond`] for a request that came in on listener `on`.
+pub fn respond_on<B>(
+    app: &Arc<App>,
+    request: Request<B>,
+    conn: &Arc<Connection>,
+    on: Listener,
+) -> Answer
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -78,7 +111,8 @@ where
         status = tracing::field::Empty,
         latency_us = tracing::field::Empty,
     );
-    match surface(request.uri().path()) {
+    let admin_apart = app.config().admin_bind.is_some();
+    match surface(request.uri().path(), on, admin_apart) {
         Surface::Provider(route, journey_id) => {
             let trace = Trace::new(
                 route,
@@ -91,7 +125,7 @@ where
         Surface::Admin => plain(
             app,
             request,
-            crate::admin::prepare,
+            |request| crate::admin::prepare(app, request),
             crate::admin::handle,
             started,
             span,
@@ -106,6 +140,10 @@ where
             span,
             conn,
         ),
+        Surface::NotHere => {
+            let missing = ApiError::route_not_found(request.method(), request.uri().path());
+            settle(app, Outcome::plain(Err(missing)), started, span, conn)
+        }
     }
 }
 
@@ -178,7 +216,7 @@ type Handle<C> = fn(&App, C, &[u8]) -> Result<Response<Body>, ApiError>;
 fn plain<B, C>(
     app: &Arc<App>,
     request: Request<B>,
-    prepare: fn(&Request<B>) -> Result<C, ApiError>,
+    prepare: impl FnOnce(&Request<B>) -> Result<C, ApiError>,
     handle: Handle<C>,
     started: Instant,
     span: tracing::Span,

@@ -7,9 +7,12 @@
 //! is disconnected instead of holding a task forever), end it without a response for the
 //! connection faults (a TCP reset — `SO_LINGER` 0, then close — or a plain close), and finish
 //! it gracefully at shutdown. Shutdown stops accepting, lets open requests finish within the
-//! grace period, then drains the callback dispatcher (callbacks due within the drain window
-//! are attempted, the rest logged as undelivered), and then returns.
+//! grace period, ends the running journeys whose deadline falls within the callback drain
+//! window, then drains the callback dispatcher (callbacks due within the drain window are
+//! attempted, the rest logged as undelivered), and then returns. With `--admin-bind`, the
+//! admin API has a listener of its own ([`admin`]), stopped with the provider port's.
 
+mod admin;
 mod connection;
 
 use std::convert::Infallible;
@@ -37,12 +40,18 @@ pub struct RunningServer {
     app: Arc<App>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    admin_task: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// The address actually bound (the real port when the config asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin listener's address, with `--admin-bind`.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.app.config().admin_bind
     }
 
     /// `http://127.0.0.1:PORT`, for clients.
@@ -60,8 +69,18 @@ impl RunningServer {
         // Held requests (delays, hangs) let go first, so they do not use up the grace period.
         self.app.begin_shutdown();
         let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "the server task ended abnormally");
+        for task in std::iter::once(self.task).chain(self.admin_task) {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "the server task ended abnormally");
+            }
+        }
+        let window = self.app.config().callbacks.drain_window;
+        let ended = self.app.journeys().end_due_within(window);
+        if ended > 0 {
+            tracing::info!(
+                ended,
+                "journeys due within the callback drain window ended early"
+            );
         }
         self.app.callbacks().drain().await;
     }
@@ -80,6 +99,7 @@ impl RunningServer {
 pub async fn start(mut config: Config, catalogue: Catalogue) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
+    let admin_listener = admin::bind(&mut config, addr).await?;
     // journeyUrl needs the real port when the config asked for port 0.
     config.public_url = Some(config.public_base(addr));
     let grace = config.shutdown_grace;
@@ -90,6 +110,15 @@ pub async fn start(mut config: Config, catalogue: Catalogue) -> std::io::Result<
         crate::reload::spawn(&app);
     }
     let (stop, stopped) = watch::channel(false);
+    let admin_task = admin_listener.map(|listener| {
+        tokio::spawn(admin::serve(
+            listener,
+            app.clone(),
+            stopped.clone(),
+            header_read_timeout,
+            grace,
+        ))
+    });
     let task = tokio::spawn(accept_loop(
         listener,
         app.clone(),
@@ -102,6 +131,7 @@ pub async fn start(mut config: Config, catalogue: Catalogue) -> std::io::Result<
         app,
         stop,
         task,
+        admin_task,
     })
 }
 

@@ -6,6 +6,7 @@
 mod common;
 mod support;
 
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -406,41 +407,278 @@ async fn the_callback_log_pages_through_every_attempt_and_lost_callback_once() {
 }
 
 #[tokio::test]
-async fn a_full_queue_drops_the_callback_and_counts_it() {
+async fn a_full_intake_refuses_the_create_call_with_a_503_instead_of_dropping_the_callback() {
     let receiver = Receiver::start(Answer::Status(200)).await;
     let mut config = quick_config();
     config.callbacks.queue_capacity = 1;
     let server = start_with(config).await;
     let slow = [("x-mock-callback-delay", "1h")];
     let first = create_id(&server, &with_callback(&receiver.url), &slow).await;
-    let second = create_id(&server, &with_callback(&receiver.url), &slow).await;
-    for id in [&first, &second] {
-        let reply = complete(&server, id).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "completion never waits for the queue"
-        );
-    }
-    let callbacks = admin(&server, Method::GET, "callbacks", "").await.json();
-    assert_eq!(callbacks["stats"]["dropped"], 1, "{callbacks}");
-    assert_eq!(callbacks["stats"]["pending"], 1, "{callbacks}");
-    assert_eq!(callbacks["lost"][0]["journeyId"], second.as_str());
-    assert_eq!(callbacks["lost"][0]["reason"], "queue_full");
-    assert_eq!(
-        journey_view(&server, &second).await["callback"]["status"],
-        "lost"
-    );
-    // Redelivery into a full queue is refused as unavailable.
+    // The running journey holds the only slot: the next journey with a callback is refused
+    // now, when the app can still react, not when it ends.
+    let reply = support::create(&server, &with_callback(&receiver.url), &[]).await;
+    let message = reply.assert_provider_error(503);
+    assert!(message.contains("--callback-queue"), "{message}");
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    // A journey without a callback needs no slot.
+    create_id(&server, &json!({"flowId": "f"}), &[]).await;
+    // Ending it moves the slot to its delivery, waiting an hour: still full, and a
+    // redelivery, which needs a slot of its own, is refused the same way.
+    complete(&server, &first).await;
+    support::create(&server, &with_callback(&receiver.url), &[])
+        .await
+        .assert_provider_error(503);
     admin(
         &server,
         Method::POST,
-        &format!("callbacks/{second}/redeliver"),
+        &format!("callbacks/{first}/redeliver"),
         "",
     )
     .await
     .assert_provider_error(503);
+    let stats = admin(&server, Method::GET, "callbacks", "").await.json()["stats"].clone();
+    assert_eq!(stats["refused"], 3, "{stats}");
+    assert_eq!(stats["queued"], 1, "{stats}");
+    assert_eq!(stats["reserved"], 0, "{stats}");
+    assert!(
+        admin(&server, Method::GET, "callbacks", "").await.json()["lost"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // A reset cancels the waiting delivery, and the intake is free again.
+    admin(&server, Method::POST, "reset", "").await;
+    let callbacks = admin(&server, Method::GET, "callbacks", "").await.json();
+    assert_eq!(callbacks["stats"]["cancelled"], 1, "{callbacks}");
+    assert_eq!(callbacks["lost"][0]["reason"], "reset", "{callbacks}");
+    create_id(&server, &with_callback(&receiver.url), &[]).await;
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn deliveries_waiting_to_retry_leave_the_intake_to_new_journeys() {
+    let receiver = Receiver::start(Answer::Status(500)).await;
+    let mut config = quick_config();
+    config.callbacks.queue_capacity = 2;
+    // Long waits between attempts, so the deliveries sit in the retry set.
+    config.callbacks.backoff_initial = Duration::from_secs(60);
+    config.callbacks.backoff_max = Duration::from_secs(60);
+    let server = start_with(config).await;
+    let ids = [
+        create_id(&server, &with_callback(&receiver.url), &[]).await,
+        create_id(&server, &with_callback(&receiver.url), &[]).await,
+    ];
+    support::create(&server, &with_callback(&receiver.url), &[])
+        .await
+        .assert_provider_error(503);
+    for id in &ids {
+        complete(&server, id).await;
+    }
+    let stats = eventually("both deliveries to be retrying", || async {
+        let stats = server.callbacks().await.stats;
+        (stats.retrying == 2).then_some(stats)
+    })
+    .await;
+    assert_eq!((stats.queued, stats.reserved, stats.pending), (0, 0, 2));
+    // Their first attempts failed: the intake is free for two more journeys.
+    create_id(&server, &with_callback(&receiver.url), &[]).await;
+    create_id(&server, &with_callback(&receiver.url), &[]).await;
+    // While the retry set is full, journeys with a callback are refused too, so that the
+    // deliveries kept stay bounded.
+    let mut config = quick_config();
+    config.callbacks.retry_capacity = 1;
+    config.callbacks.backoff_initial = Duration::from_secs(60);
+    config.callbacks.backoff_max = Duration::from_secs(60);
+    let small = start_with(config).await;
+    let id = create_id(&small, &with_callback(&receiver.url), &[]).await;
+    complete(&small, &id).await;
+    eventually("the delivery to be retrying", || async {
+        (small.callbacks().await.stats.retrying == 1).then_some(())
+    })
+    .await;
+    let message = support::create(&small, &with_callback(&receiver.url), &[])
+        .await
+        .assert_provider_error(503);
+    assert!(message.contains("--callback-retry-queue"), "{message}");
+}
+
+#[tokio::test]
+async fn callback_delays_over_the_cap_are_refused_naming_the_header_and_the_cap() {
+    let server = start_with(quick_config()).await;
+    let body = json!({"flowId": "f", "processingConfig": {"callbackUrl": "http://127.0.0.1:9/cb"}});
+    for (header, value) in [
+        ("x-mock-callback-delay", "10000y"),
+        ("x-mock-callback-delay", "1h 1s"),
+        ("x-mock-callback-fault", "delay:2h"),
+    ] {
+        let reply = support::create(&server, &body, &[(header, value)]).await;
+        let message = reply.assert_provider_error(400);
+        assert!(
+            message.to_lowercase().starts_with(header) && message.contains("1h"),
+            "{message}"
+        );
+        assert!(message.contains("--callback-max-delay"), "{message}");
+    }
+    // Up to the cap is fine.
+    let id = create_id(&server, &body, &[("x-mock-callback-delay", "1h")]).await;
+    let reply = admin(
+        &server,
+        Method::PUT,
+        &format!("journeys/{id}/callback-fault"),
+        r#"{"fault": "delay:100000h"}"#,
+    )
+    .await;
+    assert!(reply
+        .assert_provider_error(400)
+        .contains("--callback-max-delay"));
+    assert_eq!(server.callbacks().await.stats.reserved, 1);
+}
+
+#[tokio::test]
+async fn a_receivers_retry_after_is_honoured_up_to_the_backoff_maximum() {
+    // Asks for 2 s: the next attempt waits that long, though the backoff would be 20 ms.
+    let polite = Receiver::start(Answer::FailFirstRetryAfter(1, 503, "2")).await;
+    let mut config = quick_config();
+    config.callbacks.backoff_max = Duration::from_secs(5);
+    let server = start_with(config).await;
+    let id = create_id(&server, &with_callback(&polite.url), &[]).await;
+    complete(&server, &id).await;
+    polite.wait_for(2).await;
+    let log = eventually("two logged attempts", || async {
+        let log = attempts(&server, &id).await;
+        (log.len() == 2).then_some(log)
+    })
+    .await;
+    let at = |a: &Value| {
+        jiff::Timestamp::from_str(a["startedAt"].as_str().unwrap())
+            .unwrap()
+            .as_millisecond()
+    };
+    assert!(at(&log[1]) - at(&log[0]) >= 1_900, "{log:?}");
+    assert!(log[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("Retry-After: 2s"));
+
+    // Asks for an hour, as an HTTP-date: capped at --callback-backoff-max (80 ms here), or
+    // this test would time out.
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+    let date: &'static str = Box::leak(date.into_boxed_str());
+    let greedy = Receiver::start(Answer::FailFirstRetryAfter(1, 429, date)).await;
+    let server = start_with(quick_config()).await;
+    let id = create_id(&server, &with_callback(&greedy.url), &[]).await;
+    complete(&server, &id).await;
+    greedy.wait_for(2).await;
+    callback_sent(&server, &id).await;
+}
+
+#[tokio::test]
+async fn a_410_gone_stops_the_retries() {
+    let receiver = Receiver::start(Answer::Status(410)).await;
+    let server = start_with(quick_config()).await;
+    let id = create_id(&server, &with_callback(&receiver.url), &[]).await;
+    complete(&server, &id).await;
+    let view = eventually("the callback to fail", || async {
+        let view = journey_view(&server, &id).await;
+        (view["callback"]["status"] == "failed").then_some(view)
+    })
+    .await;
+    assert_eq!(view["callback"]["attempts"], 1);
+    let log = attempts(&server, &id).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["error"], "gone");
+    assert_eq!(log[0]["status"], 410);
+    assert_eq!(log[0]["final"], true);
+    assert_eq!(receiver.received().len(), 1);
+    let stats = server.callbacks().await.stats;
+    assert_eq!((stats.created, stats.failed, stats.pending), (1, 1, 0));
+}
+
+#[tokio::test]
+async fn callbacks_outside_the_allow_list_are_refused_before_sending() {
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let mut config = quick_config();
+    config.callbacks.allow = vec!["10.0.0.0/8".parse().unwrap()];
+    let server = start_with(config).await;
+    let id = create_id(&server, &with_callback(&receiver.url), &[]).await;
+    complete(&server, &id).await;
+    eventually("the callback to fail", || async {
+        (journey_view(&server, &id).await["callback"]["status"] == "failed").then_some(())
+    })
+    .await;
+    let log = attempts(&server, &id).await;
+    assert_eq!(log.len(), 1, "refused once, never retried: {log:?}");
+    assert_eq!(log[0]["error"], "not_allowed");
+    assert!(log[0]["detail"].as_str().unwrap().contains("10.0.0.0/8"));
+    assert!(receiver.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_callback_to_the_mock_itself_is_refused_and_never_resets_it() {
+    // On a socket: the refusal is about the listener's address.
+    let server = serve_with(quick_config()).await;
+    let port = server.address().port();
+    let mut ids = Vec::new();
+    for url in [
+        format!("http://127.0.0.1:{port}/__admin/reset"),
+        format!("http://localhost:{port}/__admin/reset"),
+        format!("http://0.0.0.0:{port}/__admin/reset"),
+    ] {
+        let id = create_id(&server, &with_callback(&url), &[]).await;
+        complete(&server, &id).await;
+        ids.push(id);
+    }
+    for id in &ids {
+        eventually("the callback to fail", || async {
+            (journey_view(&server, id).await["callback"]["status"] == "failed").then_some(())
+        })
+        .await;
+        let log = attempts(&server, id).await;
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0]["error"], "self_callback", "{log:?}");
+        assert!(log[0]["detail"].as_str().unwrap().contains("this mock"));
+    }
+    // Nothing was reset: the journeys are all still there.
+    assert_eq!(server.journeys().await.len(), 3);
+    let stats = server.callbacks().await.stats;
+    assert_eq!((stats.created, stats.failed), (3, 3));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_counters_balance_through_deliveries_failures_and_a_reset() {
+    let ok = Receiver::start(Answer::Status(200)).await;
+    let mut config = quick_config();
+    config.callbacks.max_attempts = 2;
+    let server = start_with(config).await;
+    let delivered = create_id(&server, &with_callback(&ok.url), &[]).await;
+    let failed = create_id(&server, &with_callback(&dead_url()), &[]).await;
+    let waiting = create_id(
+        &server,
+        &with_callback(&ok.url),
+        &[("x-mock-callback-fault", "duplicate; delay:1h")],
+    )
+    .await;
+    let running = create_id(&server, &with_callback(&ok.url), &[]).await;
+    for id in [&delivered, &failed, &waiting] {
+        complete(&server, id).await;
+    }
+    let balanced = |s: &otk_mock::CallbackStats| {
+        s.created == s.delivered + s.failed + s.cancelled + s.pending as u64
+    };
+    let stats = eventually("delivered and failed to settle", || async {
+        let s = server.callbacks().await.stats;
+        (s.delivered == 1 && s.failed == 1).then_some(s)
+    })
+    .await;
+    assert!(balanced(&stats), "{stats:?}");
+    // The duplicate fault's two deliveries, both waiting; the running journey holds a slot.
+    assert_eq!((stats.created, stats.queued, stats.reserved), (4, 2, 1));
+    let _ = running;
+    server.reset().await;
+    let stats = server.callbacks().await.stats;
+    assert!(balanced(&stats), "{stats:?}");
+    assert_eq!((stats.created, stats.cancelled, stats.reserved), (2, 2, 0));
 }
 
 #[tokio::test]
@@ -478,4 +716,64 @@ async fn shutdown_attempts_callbacks_due_within_the_drain_window_and_logs_the_re
     assert_eq!(lost[0].journey_id, late);
     assert_eq!(lost[0].reason, "shutdown");
     assert_eq!(log.stats.undelivered, 1);
+    assert_eq!(log.stats.cancelled, 1);
+}
+
+#[tokio::test]
+async fn shutdown_ends_journeys_due_within_the_drain_window_and_logs_those_that_are_not() {
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let mut config = quick_config();
+    config.auto_complete_after = Some(Duration::from_secs(3));
+    config.callbacks.drain_window = Duration::from_secs(10);
+    let server = serve_with(config).await;
+    let due = create_id(&server, &with_callback(&receiver.url), &[]).await;
+    // Bound to a scenario that never ends a journey: it would run until its link expires.
+    let endless = create_id(
+        &server,
+        &with_callback(&receiver.url),
+        &[("x-mock-scenario", "in_progress")],
+    )
+    .await;
+    let app: MockApp = (*server).clone();
+    server.shutdown().await;
+
+    // The journey that would have auto-completed within the window ended, and its callback
+    // went out before shutdown returned.
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].json()["journeyId"], due.as_str());
+    let info = app.journey(&due).await.unwrap();
+    assert_eq!(info.ended_by, Some(otk_mock::EndedBy::AutoComplete));
+    assert!(info.callback_sent);
+    // The other is logged as undelivered, by name.
+    let log = app.callbacks().await;
+    assert_eq!(log.lost.len(), 1, "{:?}", log.lost);
+    assert_eq!(log.lost[0].journey_id, endless);
+    assert_eq!(log.lost[0].reason, "shutdown");
+    assert_eq!(log.stats.undelivered, 1);
+    assert_eq!((log.stats.created, log.stats.delivered), (1, 1));
+}
+
+#[tokio::test]
+async fn a_journey_evicted_before_it_ends_frees_its_slot_and_its_loss_is_logged() {
+    let mut config = quick_config();
+    config.max_journeys = 1;
+    config.callbacks.queue_capacity = 1;
+    config.auto_complete_after = Some(Duration::from_millis(300));
+    let server = start_with(config).await;
+    let evicted = create_id(&server, &with_callback(&dead_url()), &[]).await;
+    // The store holds one journey: this one pushes out the first, still running.
+    create_id(&server, &json!({"flowId": "f"}), &[]).await;
+    assert!(server.journey(&evicted).await.is_none());
+    // At its deadline the first one is found gone: its slot is free, its loss said.
+    let log = eventually("the eviction to be noticed", || async {
+        let log = server.callbacks().await;
+        (log.stats.reserved == 0).then_some(log)
+    })
+    .await;
+    assert_eq!(log.lost.len(), 1, "{:?}", log.lost);
+    assert_eq!(log.lost[0].journey_id, evicted);
+    assert_eq!(log.lost[0].reason, "evicted");
+    assert_eq!((log.stats.undelivered, log.stats.created), (1, 0));
+    create_id(&server, &with_callback(&dead_url()), &[]).await;
 }

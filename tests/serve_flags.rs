@@ -30,9 +30,48 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(cb.backoff_max, Duration::from_secs(60));
     assert_eq!(cb.max_attempts, 8);
     assert!(cb.signing_key.is_none());
-    assert_eq!(cb.queue_capacity, 1024);
+    assert_eq!(cb.queue_capacity, 10_000);
+    assert_eq!(cb.retry_capacity, 10_000);
+    assert_eq!(cb.concurrency, 256);
+    assert_eq!(cb.max_delay, Duration::from_secs(3600));
+    assert!(cb.allow.is_empty());
     assert_eq!(cb.log_entries, 10_000);
     assert_eq!(cb.drain_window, Duration::from_secs(5));
+    assert!(c.admin_token.is_none());
+    assert_eq!(c.admin_bind, None);
+}
+
+#[test]
+fn callback_bounds_and_admin_protection_flags_reach_the_configuration() {
+    let c = config(&[
+        "--callback-retry-queue",
+        "12",
+        "--callback-concurrency",
+        "3",
+        "--callback-max-delay",
+        "10m",
+        "--callback-allow",
+        "10.0.0.0/8,hooks.example.test",
+        "--callback-allow",
+        "*.corp.test",
+        "--admin-token",
+        "s3cret",
+        "--admin-bind",
+        "127.0.0.1:9091",
+    ])
+    .unwrap();
+    let cb = &c.callbacks;
+    assert_eq!((cb.retry_capacity, cb.concurrency), (12, 3));
+    assert_eq!(cb.max_delay, Duration::from_secs(600));
+    let allow: Vec<String> = cb.allow.iter().map(ToString::to_string).collect();
+    assert_eq!(allow, ["10.0.0.0/8", "hooks.example.test", "*.corp.test"]);
+    assert!(c.admin_token.as_ref().unwrap().matches(b"s3cret"));
+    assert_eq!(c.admin_bind, Some("127.0.0.1:9091".parse().unwrap()));
+    // The token is never in a debug dump of the configuration.
+    assert!(!format!("{c:?}").contains("s3cret"));
+    // A default delay over the cap raises the cap rather than being refused later.
+    let c = config(&["--callback-delay", "2h"]).unwrap();
+    assert_eq!(c.callbacks.max_delay, Duration::from_secs(7200));
 }
 
 #[test]
@@ -89,6 +128,11 @@ fn bad_values_are_usage_errors_naming_the_flag() {
         &["--callback-auth-header", "bad header"],
         &["--callback-max-attempts", "0"],
         &["--callback-signing-secret", "whsec_%%%"],
+        &["--callback-allow", "http://x/"],
+        &["--callback-max-delay", "soon"],
+        &["--admin-token", " "],
+        &["--admin-bind", "localhost"],
+        &["--callback-concurrency", "0"],
     ] {
         let error = config(args).unwrap_err();
         assert_eq!(error.exit_code(), 2, "{args:?}");

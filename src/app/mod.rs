@@ -101,7 +101,7 @@ impl App {
         self.journeys.callbacks()
     }
 
-    /// Callback counters (pending, delivered, failed, dropped, undelivered).
+    /// Callback counters (created, delivered, failed, cancelled, pending...).
     pub fn callback_stats(&self) -> Stats {
         self.callbacks().stats()
     }
@@ -328,14 +328,18 @@ impl App {
         let stats = self.callbacks().stats();
         let faults = self.callbacks().fault_stats();
         self.metrics.render(&Gauges {
+            callbacks_created: stats.created,
             callbacks_delivered: stats.delivered,
             callbacks_failed: stats.failed,
-            callbacks_dropped: stats.dropped,
+            callbacks_cancelled: stats.cancelled,
+            callbacks_refused: stats.refused,
             callbacks_undelivered: stats.undelivered,
             callbacks_fault_dropped: faults.dropped,
             callbacks_duplicated: faults.duplicated,
-            callback_queue_depth: stats.pending,
+            callback_queue_depth: stats.reserved + stats.queued,
             callback_queue_capacity: stats.capacity,
+            callback_retrying: stats.retrying,
+            callback_retry_capacity: stats.retry_capacity,
             scenarios: self.live.load().catalogue.scenarios().len(),
             journeys: self.journeys.len(),
             journal_entries: self.journal.len(),
@@ -370,6 +374,17 @@ pub fn check_catalogue(config: &Config, catalogue: &Catalogue) -> Result<(), Str
 }
 
 fn warn_missing_lifecycle_scenarios(config: &Config, catalogue: &Catalogue) {
+    // Not a lifecycle matter, but checked at the same two moments (start-up and reloads): a
+    // scenario's callback delay over --callback-max-delay is cut to it, and said once here.
+    let max = config.callbacks.max_delay;
+    for scenario in catalogue.scenarios() {
+        let fault_delay = scenario.callback_fault.as_ref().and_then(|f| f.delay);
+        for delay in [scenario.callback_delay, fault_delay].into_iter().flatten() {
+            if let Err(message) = crate::callback::check_delay(delay, max, &scenario.name) {
+                tracing::warn!(scenario = %scenario.name, "callback delay cut to the maximum: {message}");
+            }
+        }
+    }
     for (flag, name) in [
         ("--in-progress-scenario", &config.in_progress_scenario),
         ("--expired-scenario", &config.expired_scenario),

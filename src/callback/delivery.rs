@@ -1,18 +1,17 @@
 //! One delivery, from its first attempt to its last: sleep until due, attempt, back off,
 //! and log each attempt. Runs as its own task, so a slow receiver holds up nothing else.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
-use hyper::Method;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use hyper::{Method, StatusCode};
 use rand::RngExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::log::Attempt;
-use super::{Delivery, Dispatcher, Settled};
+use super::{Delivery, Dispatcher, End, Settled};
 use crate::time::{iso_from_millis, now_millis};
 
 impl Dispatcher {
@@ -24,36 +23,51 @@ impl Dispatcher {
         loop {
             if !wait_until(due, &mut drain).await {
                 tracing::warn!(journey_id = %delivery.journey_id, delivery = id, attempt, "callback undelivered: not due before the end of the drain window");
-                self.lose(&delivery.journey_id, Some(id), "shutdown", ());
-                break;
+                self.cancel(id, &delivery.journey_id, "shutdown");
+                return;
             }
-            let logged = self.attempt(id, attempt, due, &delivery).await;
-            let delivered = logged.outcome == "delivered";
+            let (logged, retry_after) = self.attempt(id, attempt, due, &delivery).await;
+            let end = if logged.outcome == "delivered" {
+                Some(End::Delivered)
+            } else if logged.final_attempt {
+                Some(End::Failed)
+            } else {
+                None
+            };
+            // Counted once, here or by the reset or shutdown that ended it first (and whose
+            // log this attempt then does not belong to).
+            let live = match end {
+                Some(end) => self.settle(id, end),
+                None => self.to_retry(id),
+            };
+            if !live {
+                return;
+            }
             // The journey and the counters learn the outcome before the attempt is logged, so
             // whoever sees an attempt in the log sees its effects too.
-            if delivered {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-                self.observer.settled(
+            match end {
+                Some(End::Delivered) => self.observer.settled(
                     &delivery.journey_id,
                     Settled::Delivered { attempts: attempt },
-                );
-            } else if logged.final_attempt {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(journey_id = %delivery.journey_id, delivery = id, attempts = attempt, "callback failed: attempts exhausted");
-                self.observer
-                    .settled(&delivery.journey_id, Settled::Failed { attempts: attempt });
-            } else {
-                self.observer.attempted(&delivery.journey_id);
+                ),
+                Some(End::Failed) => {
+                    tracing::warn!(journey_id = %delivery.journey_id, delivery = id, attempts = attempt, error = logged.error.unwrap_or(""), "callback failed: no more attempts");
+                    self.observer
+                        .settled(&delivery.journey_id, Settled::Failed { attempts: attempt });
+                }
+                None => self.observer.attempted(&delivery.journey_id),
             }
-            let last = logged.final_attempt;
             self.attempts.push(logged);
-            if last {
-                break;
+            if end.is_some() {
+                return;
             }
-            due = later(self.backoff(attempt));
+            let wait = match retry_after {
+                Some(asked) => asked.min(self.settings.backoff_max),
+                None => self.backoff(attempt),
+            };
+            due = later(wait);
             attempt += 1;
         }
-        self.finish(id);
     }
 
     /// The wait after failed attempt `n` (1-based): `initial × 2^(n-1)`, capped at the maximum,
@@ -71,8 +85,16 @@ impl Dispatcher {
     }
 
     /// One attempt, as the log will record it (the caller logs it, once its outcome is
-    /// applied).
-    async fn attempt(&self, id: u64, attempt: u32, due: Instant, delivery: &Delivery) -> Attempt {
+    /// applied), and the receiver's `Retry-After`, if it sent one.
+    async fn attempt(
+        &self,
+        id: u64,
+        attempt: u32,
+        due: Instant,
+        delivery: &Delivery,
+    ) -> (Attempt, Option<Duration>) {
+        // Never fails: the semaphore is never closed.
+        let _permit = self.in_flight.acquire().await.ok();
         let scheduled_at = now_millis()
             - i64::try_from(Instant::now().saturating_duration_since(due).as_millis()).unwrap_or(0);
         let started_at = now_millis();
@@ -110,8 +132,16 @@ impl Dispatcher {
                 }
             }
         }
-        let result = match &self.client {
-            Some(client) => {
+        let refused = self.destinations.check(&delivery.url).await.err();
+        let result = match (&refused, &self.client) {
+            (Some(refusal), _) => {
+                tracing::warn!(journey_id = %delivery.journey_id, delivery = id, url = %delivery.url, reason = refusal.detail(), "callback refused before sending");
+                Err(crate::client::OutboundError {
+                    kind: crate::client::OutboundErrorKind::Other,
+                    detail: refusal.detail().to_string(),
+                })
+            }
+            (None, Some(client)) => {
                 client
                     .send(
                         Method::POST,
@@ -122,25 +152,53 @@ impl Dispatcher {
                     )
                     .await
             }
-            None => Err(crate::client::OutboundError {
+            (None, None) => Err(crate::client::OutboundError {
                 kind: crate::client::OutboundErrorKind::Other,
                 detail: "no callback client".to_string(),
             }),
         };
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut retry_after = None;
+        let mut stop = refused.is_some();
         let (delivered, status, error, detail) = match result {
             Ok(response) if response.status.is_success() => {
                 (true, Some(response.status.as_u16()), None, None)
             }
-            Ok(response) => (
+            Ok(response) if response.status == StatusCode::GONE => {
+                stop = true;
+                (
+                    false,
+                    Some(410),
+                    Some("gone"),
+                    Some("the receiver answered 410 Gone: no more attempts".to_string()),
+                )
+            }
+            Ok(response) => {
+                retry_after = response
+                    .headers
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                let asked = match retry_after {
+                    Some(d) => format!(" (Retry-After: {}s)", d.as_secs()),
+                    None => String::new(),
+                };
+                (
+                    false,
+                    Some(response.status.as_u16()),
+                    Some("non_2xx"),
+                    Some(format!("the receiver answered {}{asked}", response.status)),
+                )
+            }
+            Err(_) if refused.is_some() => (
                 false,
-                Some(response.status.as_u16()),
-                Some("non_2xx"),
-                Some(format!("the receiver answered {}", response.status)),
+                None,
+                refused.as_ref().map(|r| r.kind()),
+                refused.as_ref().map(|r| r.detail().to_string()),
             ),
             Err(e) => (false, None, Some(e.kind.as_str()), Some(e.detail)),
         };
-        let final_attempt = delivered || attempt >= self.settings.max_attempts;
+        let final_attempt = delivered || stop || attempt >= self.settings.max_attempts;
         tracing::info!(
             journey_id = %delivery.journey_id,
             delivery = id,
@@ -154,7 +212,7 @@ impl Dispatcher {
             "callback attempt {}",
             if delivered { "delivered" } else { "failed" }
         );
-        Attempt {
+        let logged = Attempt {
             journey_id: delivery.journey_id.clone(),
             delivery: id,
             attempt,
@@ -168,12 +226,24 @@ impl Dispatcher {
             error,
             detail,
             final_attempt,
-        }
+        };
+        (logged, retry_after)
     }
 }
 
-/// `d` from now; a duration too long for the clock (`X-Mock-Callback-Delay: 10000y`) means
-/// "in thirty years" rather than an overflow.
+/// A `Retry-After` value: whole seconds, or an HTTP-date (its distance from `now`, zero if it
+/// has passed). Anything else is ignored, and the usual backoff applies.
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// `d` from now; a duration too long for the clock means "in thirty years" rather than an
+/// overflow (delays are capped by `--callback-max-delay` before they get here).
 pub(super) fn later(d: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(d)
@@ -225,6 +295,25 @@ mod tests {
             let capped = dispatcher.backoff(40);
             assert!(capped >= Duration::from_millis(175) && capped <= Duration::from_millis(350));
         }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777); // 06 Nov 1994 08:49:37
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
     }
 
     #[test]

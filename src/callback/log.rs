@@ -1,5 +1,5 @@
 //! The callback log: every delivery attempt, and every callback that was never attempted to
-//! the end (queue full, shutdown, reset), kept in memory for `GET /__admin/callbacks`.
+//! the end (fault, shutdown, reset, eviction), kept in memory for `GET /__admin/callbacks`.
 //!
 //! Bounded by `--callback-log-entries`; the oldest entries are dropped first. Each kind is kept
 //! in a [`Log`] on a [`Ring`], whose slot locks are held for one push or one copy, never
@@ -44,7 +44,8 @@ pub struct Attempt {
     /// The receiver's HTTP status, when it answered.
     pub status: Option<u16>,
     /// Why it failed: `timeout`, `refused`, `reset`, `dns`, `tls`, `invalid_url`, `non_2xx`,
-    /// `other`.
+    /// `gone` (410: no more attempts), `self_callback` (the URL reaches this mock itself: not
+    /// sent), `not_allowed` (outside `--callback-allow`: not sent), `other`.
     pub error: Option<&'static str>,
     /// Detail for a human (the transport error's text).
     pub detail: Option<String>,
@@ -61,7 +62,9 @@ pub struct Lost {
     pub journey_id: String,
     /// The delivery it belonged to, when one had been queued.
     pub delivery: Option<u64>,
-    /// `queue_full`, `shutdown`, `reset` or `fault` (a `drop` callback fault).
+    /// `fault` (a `drop` callback fault), `shutdown` (cancelled by it, or its journey was
+    /// still running), `reset` (cancelled by it), `evicted` (its journey left the store before
+    /// it ended) or `error` (its document could not be made; see the log).
     pub reason: &'static str,
     /// When it was lost (ISO-8601 UTC).
     pub at: String,

@@ -100,6 +100,7 @@ pub struct ServeArgs {
     #[arg(
         long = "token",
         env = "OTK_MOCK_TOKENS",
+        hide_env_values = true,
         value_delimiter = ',',
         value_name = "T"
     )]
@@ -172,9 +173,25 @@ pub struct ServeArgs {
     /// Sign callbacks with Standard Webhooks headers; `whsec_<base64>` or any other text.
     #[arg(long, env = "OTK_MOCK_CALLBACK_SIGNING_SECRET", hide_env_values = true, value_name = "SECRET", value_parser = crate::callback::SigningKey::parse)]
     pub callback_signing_secret: Option<crate::callback::SigningKey>,
-    /// Callbacks waiting, between retries or in flight, at most; more are dropped and counted.
-    #[arg(long, env = "OTK_MOCK_CALLBACK_QUEUE", default_value_t = 1024)]
+    /// Callback intake slots: running journeys with a callbackUrl plus callbacks waiting for
+    /// their first attempt. When all are taken, create-journey-url answers 503 with Retry-After.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_QUEUE", default_value_t = 10_000)]
     pub callback_queue: usize,
+    /// Callbacks waiting between retries, at most; while it is full, create-journey-url with a
+    /// callbackUrl answers 503 too.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_RETRY_QUEUE", default_value_t = 10_000)]
+    pub callback_retry_queue: usize,
+    /// The longest callback delay: X-Mock-Callback-Delay or a delay callback fault over it is a
+    /// 400; a scenario's longer delay is cut to it.
+    #[arg(long, env = "OTK_MOCK_CALLBACK_MAX_DELAY", default_value = "1h", value_parser = parse_duration)]
+    pub callback_max_delay: Duration,
+    /// Where callbacks may go: CIDR blocks, addresses, host names or *.<domain> (repeatable; the
+    /// variable is comma-separated) [default: anywhere but this mock's own listeners].
+    #[arg(long = "callback-allow", env = "OTK_MOCK_CALLBACK_ALLOW", value_delimiter = ',', value_name = "CIDR|HOST", value_parser = crate::config::parse_allow_rule)]
+    pub callback_allow: Vec<crate::config::AllowRule>,
+    /// Callback attempts in flight at once, at most (each holds a connection to a receiver).
+    #[arg(long, env = "OTK_MOCK_CALLBACK_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub callback_concurrency: u32,
     /// Callback attempts kept for GET /__admin/callbacks (oldest dropped first).
     #[arg(long, env = "OTK_MOCK_CALLBACK_LOG_ENTRIES", default_value_t = 10_000)]
     pub callback_log_entries: usize,
@@ -210,6 +227,14 @@ pub struct ServeArgs {
     /// cut, ending in "…".
     #[arg(long, env = "OTK_MOCK_CALLBACK_LOG_BYTES", default_value = "8MiB", value_parser = parse_bytes)]
     pub callback_log_bytes: u64,
+    /// Require `Authorization: Bearer <token>` on /__admin/* (GET /__admin/health stays open).
+    /// Prefer the variable, which keeps the token out of shell history and `ps`.
+    #[arg(long, env = "OTK_MOCK_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN", value_parser = crate::config::AdminToken::parse)]
+    pub admin_token: Option<crate::config::AdminToken>,
+    /// Serve the admin API on this address, apart from the provider port (where /__admin/* is
+    /// then a 404), e.g. 127.0.0.1:8081 while --bind is 0.0.0.0:8080.
+    #[arg(long, env = "OTK_MOCK_ADMIN_BIND", value_name = "ADDR")]
+    pub admin_bind: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -282,9 +307,16 @@ impl ServeArgs {
                 max_attempts: self.callback_max_attempts,
                 signing_key: self.callback_signing_secret.clone(),
                 queue_capacity: self.callback_queue,
+                retry_capacity: self.callback_retry_queue,
+                // A default delay longer than the cap raises the cap, as --callback-backoff-max
+                // follows --callback-backoff-initial.
+                max_delay: self.callback_max_delay.max(self.callback_delay),
+                allow: self.callback_allow.clone(),
+                own_listeners: Vec::new(),
                 log_entries: self.callback_log_entries,
                 log_bytes: self.callback_log_bytes,
                 drain_window: self.callback_drain,
+                concurrency: self.callback_concurrency as usize,
             },
             journal_entries: self.journal_entries,
             fault_max_wait: self.fault_max_wait,
@@ -295,6 +327,8 @@ impl ServeArgs {
             journal_bytes: self.journal_bytes,
             cache_bytes: self.cache_bytes,
             journey_bytes: self.journey_bytes,
+            admin_token: self.admin_token.clone(),
+            admin_bind: self.admin_bind,
         }
     }
 }
@@ -347,6 +381,9 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
             "otk-mock is listening on {}",
             server.base_url()
         );
+        if let Some(admin) = server.admin_addr() {
+            tracing::info!(address = %admin, "the admin API is listening on http://{admin}/__admin/");
+        }
         server.wait_for_signal_then_shutdown().await;
         Ok(())
     })

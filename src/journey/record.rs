@@ -87,9 +87,9 @@ pub enum CallbackStatus {
     Pending,
     /// A delivery got a 2xx.
     Delivered,
-    /// Every attempt failed.
+    /// Every attempt failed, the receiver answered 410 Gone, or the URL was refused.
     Failed,
-    /// Refused by a full queue, or left undelivered by a shutdown or reset.
+    /// Dropped by a `drop` fault, or left undelivered by a shutdown.
     Lost,
 }
 

@@ -70,7 +70,14 @@ impl From<JourneyError> for crate::wire::ApiError {
                 ApiError::conflict(error.to_string())
             }
             E::NotTerminal(_) => ApiError::bad_request(error.to_string()),
-            E::Queue(_) => ApiError::unavailable(error.to_string()),
+            E::Queue(EnqueueError::Full) => {
+                // A capacity of the whole mock, not this client's rate: 503, as a provider's
+                // gateway answers when it cannot take more, with a hint to come back soon.
+                let mut e = ApiError::unavailable(error.to_string());
+                e.headers.push(("retry-after", "1".to_string()));
+                e
+            }
+            E::Queue(EnqueueError::Closed) => ApiError::unavailable(error.to_string()),
             E::TooLarge(message) => ApiError::new(
                 hyper::StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
@@ -215,18 +222,31 @@ impl Journeys {
                 },
                 ..JourneyRecord::new(id, scenario, bound_by, now)
             };
+            // Its callback's capacity is promised now, or the app hears that it cannot be.
+            let reserved = record.callback_url().is_some();
+            if reserved {
+                self.callbacks.reserve(&record.id)?;
+            }
+            let id = record.id.clone();
             match self.store.insert(record) {
                 Ok(record) => {
                     tracing::info!(journey_id = %record.id, scenario = %record.scenario, "journey created");
                     self.arm(&record);
                     return Ok(record);
                 }
-                // Another create took the id between the check and the insert: draw again.
-                Err(StoreError::Exists(_)) if attempt < 8 => attempt += 1,
-                Err(e @ StoreError::TooLarge { .. }) => {
-                    return Err(JourneyError::TooLarge(e.to_string()))
+                Err(e) => {
+                    if reserved {
+                        self.callbacks.release(&id, None);
+                    }
+                    match e {
+                        // Another create took the id between the check and the insert: draw again.
+                        StoreError::Exists(_) if attempt < 8 => attempt += 1,
+                        e @ StoreError::TooLarge { .. } => {
+                            return Err(JourneyError::TooLarge(e.to_string()))
+                        }
+                        e => return Err(JourneyError::Internal(e.to_string())),
+                    }
                 }
-                Err(e) => return Err(JourneyError::Internal(e.to_string())),
             }
         }
     }
@@ -433,7 +453,8 @@ impl Journeys {
         if record.callback_url().is_none() {
             return Err(JourneyError::NoCallbackUrl(id.to_string()));
         }
-        // A redelivery is QA's way to recover: it is sent as it is, without the callback fault.
+        // A redelivery is QA's way to recover: it is sent as it is, without the callback fault,
+        // and needs an intake slot of its own.
         self.dispatch(&record, false)
     }
 
@@ -468,18 +489,56 @@ impl Journeys {
         )
     }
 
-    /// After a journey ended: its callback, if it has a URL.
+    /// After a journey ended: its callback, if it has a URL, in the intake slot its creation
+    /// reserved.
     fn after_end(&self, record: &JourneyRecord) {
         if record.callback_url().is_some() {
-            if let Err(e) = self.dispatch(record, true) {
-                tracing::warn!(journey_id = %record.id, error = %e, "callback not queued");
+            match self.dispatch(record, true) {
+                Ok(_) => {}
+                // Logged as undelivered by the dispatcher.
+                Err(JourneyError::Queue(_)) => {}
+                Err(e) => {
+                    tracing::warn!(journey_id = %record.id, error = %e, "callback not queued");
+                    self.callbacks.release(&record.id, Some("error"));
+                }
             }
         }
     }
 
+    /// Shutdown: end now every running journey whose next deadline (auto-completion, link or
+    /// session expiry) falls within `window`, so that its callback is attempted while the
+    /// dispatcher drains. Returns how many ended.
+    pub fn end_due_within(&self, window: Duration) -> usize {
+        let now = now_millis();
+        let horizon = now.saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+        let mut ended = 0;
+        for running in self.store.list() {
+            if running.state.is_terminal() {
+                continue;
+            }
+            let mut changed = false;
+            let Some(record) = self.store.update(&running.id, &mut |r| {
+                changed = match next_due(r, &self.settings.policy) {
+                    Some((at, due)) if at <= horizon => self.apply(r, due, at.min(now)),
+                    _ => false,
+                };
+                changed
+            }) else {
+                continue;
+            };
+            if changed {
+                tracing::info!(journey_id = %record.id, "journey ended early: its deadline falls within the callback drain window");
+                self.after_end(&record);
+                ended += 1;
+            }
+        }
+        ended
+    }
+
     /// Render the callback body once and queue a delivery of it, with the journey's (or else
-    /// its scenario's) callback fault when `with_fault`. Returns the delivery's number (the
-    /// first one's, for a duplicate; 0 when the fault dropped it).
+    /// its scenario's) callback fault when `with_fault` (a journey's own callback, in the
+    /// slot reserved at its creation; else a redelivery, which needs a free slot). Returns
+    /// the delivery's number (the first one's, for a duplicate; 0 when the fault dropped it).
     fn dispatch(&self, record: &JourneyRecord, with_fault: bool) -> Result<u64, JourneyError> {
         let url = record
             .callback_url()
@@ -530,14 +589,21 @@ impl Journeys {
             webhook_id,
             wrong_auth: fault.wrong_auth,
         };
+        let enqueue = |delivery| {
+            if with_fault {
+                self.callbacks.enqueue_promised(delivery)
+            } else {
+                self.callbacks.enqueue(delivery)
+            }
+        };
         let first = if fault.duplicate {
-            let first = self.callbacks.enqueue(delivery.clone())?;
+            let first = enqueue(delivery.clone())?;
             self.callbacks.duplicated_by_fault();
             first
         } else {
             0
         };
-        let last = self.callbacks.enqueue(delivery)?;
+        let last = enqueue(delivery)?;
         Ok(if first > 0 { first } else { last })
     }
 
@@ -567,6 +633,9 @@ impl Journeys {
                     return;
                 };
                 let Some(record) = journeys.get(&id) else {
+                    // Evicted from the store before it ended (or forgotten by a reset): it
+                    // will never end, so the slot its callback held is freed and the loss said.
+                    journeys.callbacks.release(&id, Some("evicted"));
                     return;
                 };
                 // Still the same deadline ahead (the wall clock moved back): wait again.

@@ -170,6 +170,8 @@ pub enum Answer {
     Status(u16),
     /// The first `n` requests with `status`, the rest with 200.
     FailFirst(usize, u16),
+    /// The first `n` requests with `status` and this `Retry-After`, the rest with 200.
+    FailFirstRetryAfter(usize, u16, &'static str),
     /// Never: the request is read and the connection held open.
     Hang,
 }
@@ -238,10 +240,16 @@ impl Receiver {
                                 body,
                             });
                             let n = count.fetch_add(1, Ordering::SeqCst);
+                            let mut retry_after = None;
                             let status = match answer {
                                 Answer::Status(s) => s,
                                 Answer::FailFirst(k, s) if n < k => s,
                                 Answer::FailFirst(..) => 200,
+                                Answer::FailFirstRetryAfter(k, s, after) if n < k => {
+                                    retry_after = Some(after);
+                                    s
+                                }
+                                Answer::FailFirstRetryAfter(..) => 200,
                                 Answer::Hang => {
                                     std::future::pending::<()>().await;
                                     200
@@ -249,6 +257,11 @@ impl Receiver {
                             };
                             let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
                             *response.status_mut() = StatusCode::from_u16(status).unwrap();
+                            if let Some(after) = retry_after {
+                                response
+                                    .headers_mut()
+                                    .insert("retry-after", after.parse().unwrap());
+                            }
                             Ok::<_, Infallible>(response)
                         }
                     });

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Soak benchmarks, one independent section each, in release:
+#
+#   benches/soak.sh              # every section
+#   benches/soak.sh callbacks    # only the named ones
+#
+# Sections:
+#   callbacks  10,000 callbacks against a local receiver that fails every other attempt of each
+#              (COUNT=10000): every one delivered, none lost, none duplicated, the mock's
+#              counters balanced, and the delivered rate printed (goal: >= 5,000/s).
+#              CALLBACK_QUEUE=500 makes the intake small, so create calls meet 503s and retry.
+#
+# Each section is a function of its own (soak_<name>) with its own ports and processes; add a
+# section by adding a function and a line to the `case` at the bottom.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=${CARGO_TARGET_DIR:-target}
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+wait_ready() { # url
+  for _ in $(seq 1 500); do
+    if curl -s -o /dev/null "$1"; then
+      return 0
+    fi
+    sleep 0.01
+  done
+  echo "not ready: $1" >&2
+  return 1
+}
+
+# --- callbacks -----------------------------------------------------------------------------
+soak_callbacks() {
+  local count=${COUNT:-10000}
+  local port=${CALLBACK_SOAK_PORT:-18180}
+  cargo build --release --quiet --bin otk-mock --example callback_soak
+  # Journeys complete as soon as they are created; retries come quickly; callbacks are signed
+  # so that each carries its webhook-id, by which the receiver counts them.
+  RUST_LOG=warn "$TARGET/release/otk-mock" serve --bind "127.0.0.1:$port" \
+    --auto-complete-after 0s \
+    --callback-backoff-initial 10ms --callback-backoff-max 50ms --callback-max-attempts 8 \
+    --callback-signing-secret soak-secret --callback-queue "${CALLBACK_QUEUE:-10000}" &
+  local mock=$!
+  PIDS+=("$mock")
+  wait_ready "http://127.0.0.1:$port/__admin/health"
+  echo "== callbacks: $count, receiver failing every other attempt"
+  "$TARGET/release/examples/callback_soak" "http://127.0.0.1:$port" "$count"
+  kill "$mock"
+  wait "$mock" 2>/dev/null || true
+}
+
+SECTIONS=("$@")
+if [ ${#SECTIONS[@]} -eq 0 ]; then
+  SECTIONS=(callbacks)
+fi
+for section in "${SECTIONS[@]}"; do
+  case "$section" in
+    callbacks) soak_callbacks ;;
+    *) echo "unknown section: $section (callbacks)" >&2; exit 2 ;;
+  esac
+done
