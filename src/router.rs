@@ -7,6 +7,13 @@
 //! response. Each surface first checks the head alone (route, method, token, headers), so
 //! those errors come before a body is read, as the provider's do.
 //!
+//! A body is read within a deadline counted from the head's arrival (`--body-read-timeout`,
+//! or `--request-timeout` when shorter), else the answer is a 408 in the provider's format;
+//! only a request with a body arms that timer. On HTTP/2, an answer found before the body
+//! ended (a 413, any error from the head) waits until the rest of the body is read and
+//! dropped, within the same deadline and a byte budget, so that it ends the stream instead of
+//! being followed by a reset that some clients take for a failure.
+//!
 //! The server (`crate::server`) calls [`respond`] for every request on a socket; [`oneshot`]
 //! answers one request without a socket, the same way, for tests and embedders.
 //!
@@ -15,16 +22,18 @@
 //! whole, and a future able to hold every path was kilobytes.
 
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::{Request, Response};
+use hyper::header::{HeaderValue, CONNECTION};
+use hyper::{HeaderMap, Request, Response, StatusCode, Version};
 
 use crate::app::{App, Concluded, Outcome, Trace};
+use crate::config::Config;
 use crate::wire::conn::Connection;
-use crate::wire::{read_body, ApiError, Body, RouteKind};
+use crate::wire::{drain, read_body, ApiError, Body, RouteKind};
 
 /// One request's answer: ready now, or the work still to do (which owns what it needs, so
 /// that the request can be answered, or handed on, while hyper still holds its head).
@@ -139,29 +148,43 @@ where
 {
     let answer = match within(&span, || crate::api::prepare(app, &request, trace.route)) {
         Ok(call) if !request.body().is_end_stream() => {
-            let limit = app.config().max_body_bytes;
-            let (app, conn) = (Arc::clone(app), Arc::clone(conn));
-            return Answer::Later(Box::pin(async move {
-                let (parts, body) = request.into_parts();
-                let answer = match read_body(&parts.headers, body, limit).await {
-                    Ok(body) => within(&span, || {
-                        crate::api::work(&app, call, parts.uri.path(), &body, &mut trace)
-                    }),
-                    Err(e) => Err(e),
-                };
-                let outcome = Outcome {
-                    answer,
-                    trace: Some(trace),
-                };
-                match app.conclude(outcome, started, &span, &conn) {
-                    Concluded::Now(response) => response,
-                    Concluded::Act(acting) => app.act(*acting, &span, &conn).await,
-                }
-            }));
+            return later(
+                app,
+                request,
+                Use::Read,
+                started,
+                span,
+                conn,
+                |app, path, body, span| {
+                    let answer = body.and_then(|body| {
+                        within(span, || {
+                            crate::api::work(app, call, path, &body, &mut trace)
+                        })
+                    });
+                    Outcome {
+                        answer,
+                        trace: Some(trace),
+                    }
+                },
+            );
         }
         Ok(call) => within(&span, || {
             crate::api::work(app, call, request.uri().path(), &[], &mut trace)
         }),
+        Err(e) if drains(&request) => {
+            return later(
+                app,
+                request,
+                Use::Drop,
+                started,
+                span,
+                conn,
+                |_, _, _, _| Outcome {
+                    answer: Err(e),
+                    trace: Some(trace),
+                },
+            );
+        }
         Err(e) => Err(e),
     };
     let outcome = Outcome {
@@ -191,24 +214,160 @@ where
 {
     let answer = match within(&span, || prepare(&request)) {
         Ok(call) if !request.body().is_end_stream() => {
-            let limit = app.config().max_body_bytes;
-            let (app, conn) = (Arc::clone(app), Arc::clone(conn));
-            return Answer::Later(Box::pin(async move {
-                let (parts, body) = request.into_parts();
-                let answer = match read_body(&parts.headers, body, limit).await {
-                    Ok(body) => within(&span, || handle(&app, call, &body)),
-                    Err(e) => Err(e),
-                };
-                match app.conclude(Outcome::plain(answer), started, &span, &conn) {
-                    Concluded::Now(response) => response,
-                    Concluded::Act(acting) => app.act(*acting, &span, &conn).await,
-                }
-            }));
+            return later(
+                app,
+                request,
+                Use::Read,
+                started,
+                span,
+                conn,
+                move |app, _, body, span| {
+                    Outcome::plain(body.and_then(|body| within(span, || handle(app, call, &body))))
+                },
+            );
         }
         Ok(call) => within(&span, || handle(app, call, &[])),
+        Err(e) if drains(&request) => {
+            return later(
+                app,
+                request,
+                Use::Drop,
+                started,
+                span,
+                conn,
+                |_, _, _, _| Outcome::plain(Err(e)),
+            );
+        }
         Err(e) => Err(e),
     };
     settle(app, Outcome::plain(answer), started, span, conn)
+}
+
+/// Whether an answer found from the head alone waits for the body to be read and dropped
+/// first: on HTTP/2, so that the answer ends the stream (see [`crate::wire::drain`]).
+fn drains<B: hyper::body::Body>(request: &Request<B>) -> bool {
+    request.version() == Version::HTTP_2 && !request.body().is_end_stream()
+}
+
+/// What [`later`] does with a request's body.
+enum Use {
+    /// Read it for the work, within its [`BodyBudget`].
+    Read,
+    /// Read and drop it (HTTP/2, answered from the head): the work gets an empty body.
+    Drop,
+}
+
+/// The answer of a request with a body still to come: `work` gets the body, or the error that
+/// answers the request instead (a 413, a 408), and decides the outcome.
+fn later<B, W>(
+    app: &Arc<App>,
+    request: Request<B>,
+    body_use: Use,
+    started: Instant,
+    span: tracing::Span,
+    conn: &Arc<Connection>,
+    work: W,
+) -> Answer
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    W: FnOnce(&App, &str, Result<Bytes, ApiError>, &tracing::Span) -> Outcome + Send + 'static,
+{
+    let budget = BodyBudget::new(app.config(), request.version(), started);
+    let (app, conn) = (Arc::clone(app), Arc::clone(conn));
+    Answer::Later(Box::pin(async move {
+        let (parts, body) = request.into_parts();
+        let mut body = pin!(body);
+        let read = match body_use {
+            Use::Read => budget.read(&parts.headers, body.as_mut()).await,
+            Use::Drop => Ok(Bytes::new()),
+        };
+        if read.is_err() || matches!(body_use, Use::Drop) {
+            budget.drain(body.as_mut()).await;
+        }
+        let outcome = work(&app, parts.uri.path(), read, &span);
+        let response = match app.conclude(outcome, started, &span, &conn) {
+            Concluded::Now(response) => response,
+            Concluded::Act(acting) => app.act(*acting, &span, &conn).await,
+        };
+        budget.finish(response)
+    }))
+}
+
+/// Bytes of an HTTP/2 body answered early that are read and dropped at least, besides
+/// `--max-body-bytes` (see [`crate::wire::drain`]).
+const MIN_DRAIN_BYTES: usize = 64 * 1024;
+
+/// What reading one request's body may take: `--max-body-bytes`, and time until a deadline
+/// counted from the arrival of its head: `--body-read-timeout`, or `--request-timeout` when
+/// that is shorter. (The connection's task holds the whole request, its head included, to
+/// `--request-timeout`; see `server::connection`.) A timer is armed only for a request that
+/// has a body to read.
+struct BodyBudget {
+    limit: usize,
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+    /// `--request-timeout` is the shorter, so the 408 names the whole request.
+    whole_request: bool,
+    http2: bool,
+}
+
+impl BodyBudget {
+    fn new(config: &Config, version: Version, started: Instant) -> Self {
+        let timeout = config.body_read_timeout.min(config.request_timeout);
+        BodyBudget {
+            limit: config.max_body_bytes,
+            timeout,
+            deadline: tokio::time::Instant::from_std(started) + timeout,
+            whole_request: config.request_timeout < config.body_read_timeout,
+            http2: version == Version::HTTP_2,
+        }
+    }
+
+    /// The whole body: 413 past the limit, 408 past the deadline, 400 when it breaks off.
+    async fn read<B>(&self, headers: &HeaderMap, body: Pin<&mut B>) -> Result<Bytes, ApiError>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        match tokio::time::timeout_at(self.deadline, read_body(headers, body, self.limit)).await {
+            Ok(read) => read,
+            Err(_) => {
+                let what = if self.whole_request {
+                    "The request did not arrive in full"
+                } else {
+                    "The request body did not arrive"
+                };
+                Err(ApiError::request_timeout(format!(
+                    "{what} within {} of its head",
+                    humantime::format_duration(self.timeout)
+                )))
+            }
+        }
+    }
+
+    /// After an answer found before the body ended: on HTTP/2, read and drop the rest of it,
+    /// within the same deadline and a byte budget, so that the answer ends the stream.
+    async fn drain<B>(&self, body: Pin<&mut B>)
+    where
+        B: hyper::body::Body,
+    {
+        if self.http2 && !body.is_end_stream() {
+            let budget = self.limit.max(MIN_DRAIN_BYTES);
+            let _ = tokio::time::timeout_at(self.deadline, drain(body, budget)).await;
+        }
+    }
+
+    /// A 408 on HTTP/1.1 says that the connection closes (hyper closes it: the rest of the
+    /// body was never read).
+    fn finish(&self, mut response: Response<Body>) -> Response<Body> {
+        if response.status() == StatusCode::REQUEST_TIMEOUT && !self.http2 {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
 }
 
 /// The answer of a concluded request: now, or once its fault is acted out. Inlined: the

@@ -135,3 +135,13 @@ fn control_plane_flags_appear_in_help_with_their_variables() {
         assert!(help.contains(variable), "{variable} missing from --help");
     }
 }
+
+#[test]
+fn connection_budgets_have_documented_defaults_and_reach_the_configuration() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.body_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.request_timeout, Duration::from_secs(30));
+    let c = config(&["--body-read-timeout", "2s", "--request-timeout", "1m"]).unwrap();
+    assert_eq!(c.body_read_timeout, Duration::from_secs(2));
+    assert_eq!(c.request_timeout, Duration::from_secs(60));
+}

@@ -115,6 +115,13 @@ pub struct ServeArgs {
     /// request head (idle kept-alive connections included; a head cut short gets a 408).
     #[arg(long, env = "OTK_MOCK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// A request body must arrive in full within this of its head; else a 408.
+    #[arg(long, env = "OTK_MOCK_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
+    /// A whole request (head, body and the mock's work; not an injected delay) must take no
+    /// longer: a 408 while its body is read, else its connection is closed.
+    #[arg(long, env = "OTK_MOCK_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
     /// How many rendered bodies to keep in memory, within 16 KiB each on average (a body read
     /// again outlasts one-off ones; 0 disables).
     #[arg(long, env = "OTK_MOCK_CACHE_ENTRIES", default_value_t = 1024)]
@@ -246,6 +253,8 @@ impl ServeArgs {
             strict: self.strict,
             max_body_bytes: self.max_body_bytes,
             header_read_timeout: self.header_read_timeout,
+            body_read_timeout: self.body_read_timeout,
+            request_timeout: self.request_timeout,
             cache_entries: self.cache_entries,
             shutdown_grace: self.shutdown_grace,
             public_url: self.public_url.clone(),

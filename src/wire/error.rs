@@ -105,6 +105,34 @@ impl ApiError {
         )
     }
 
+    /// 408: the request (its body, or the whole of it) did not arrive in time.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", message)
+    }
+
+    /// 414: the request target, or the journey id in it, is longer than the mock takes.
+    pub fn uri_too_long(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::URI_TOO_LONG, "URI_TOO_LONG", message)
+    }
+
+    /// 415: a body the route reads as JSON came with another `Content-Type`.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            message,
+        )
+    }
+
+    /// 431: more request headers, or a larger head, than the server reads.
+    pub fn header_fields_too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            message,
+        )
+    }
+
     /// 500: our fault. The detail is logged by the caller, not sent.
     pub fn internal() -> Self {
         Self::new(
