@@ -259,6 +259,8 @@ enum Use {
 
 /// The answer of a request with a body still to come: `work` gets the body, or the error that
 /// answers the request instead (a 413, a 408), and decides the outcome.
+// Never inlined: kept out of the callers, whose path without a body is the hot one.
+#[inline(never)]
 fn later<B, W>(
     app: &Arc<App>,
     request: Request<B>,
