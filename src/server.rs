@@ -83,20 +83,17 @@ pub async fn start(mut config: Config, catalogue: Catalogue) -> std::io::Result<
     // journeyUrl needs the real port when the config asked for port 0.
     config.public_url = Some(config.public_base(addr));
     let grace = config.shutdown_grace;
-    let header_read_timeout = config.header_read_timeout;
+    let timeouts = connection::Timeouts {
+        header_read: config.header_read_timeout,
+        request: config.request_timeout,
+    };
     let watching = config.watch;
     let app = Arc::new(App::new(config, catalogue));
     if watching {
         crate::reload::spawn(&app);
     }
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(
-        listener,
-        app.clone(),
-        stopped,
-        header_read_timeout,
-        grace,
-    ));
+    let task = tokio::spawn(accept_loop(listener, app.clone(), stopped, timeouts, grace));
     Ok(RunningServer {
         addr,
         app,
@@ -109,7 +106,7 @@ async fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
     mut stopped: watch::Receiver<bool>,
-    header_read_timeout: Duration,
+    timeouts: connection::Timeouts,
     grace: Duration,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -164,7 +161,7 @@ async fn accept_loop(
             connection,
             |c| c.graceful_shutdown(),
             peer,
-            header_read_timeout,
+            timeouts,
         ));
     }
     drop(listener);

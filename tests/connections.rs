@@ -339,3 +339,74 @@ async fn an_http2_body_over_the_limit_is_a_413_that_curl_shows() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_timeout_shorter_than_the_header_timeout_bounds_the_head() {
+    let server = serve_with(Config {
+        request_timeout: Duration::from_millis(200),
+        // Longer than the guard in `read_until_closed`: only the request timeout can end it.
+        header_read_timeout: Duration::from_secs(600),
+        ..Config::ephemeral()
+    })
+    .await;
+    let reply = exchange(
+        server.address(),
+        b"POST /api/v3/otk-service/get-journey/X1 HTTP/1.1\r\nHost: x\r\n",
+    )
+    .await;
+    assert!(
+        reply.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "unexpected reply: {reply}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_injected_delay_does_not_count_against_the_request_timeout() {
+    let server = serve_with(Config {
+        request_timeout: Duration::from_millis(200),
+        ..Config::ephemeral()
+    })
+    .await;
+    let reply = exchange(
+        server.address(),
+        b"POST /api/v3/otk-service/get-journey/X1 HTTP/1.1\r\nHost: x\r\nAuthorization: t\r\nX-Mock-Fault: delay:800ms\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_answer_the_client_never_takes_ends_with_the_request_timeout() {
+    let server = serve_with(Config {
+        request_timeout: Duration::from_millis(200),
+        ..Config::ephemeral()
+    })
+    .await;
+    // An HTTP/2 client that never opens its stream window: the answer cannot be sent.
+    let stream = tokio::net::TcpStream::connect(server.address())
+        .await
+        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(0)
+        .handshake(TokioIo::new(stream))
+        .await
+        .expect("an HTTP/2 handshake");
+    let driver = tokio::spawn(connection);
+    let request = Request::post(format!(
+        "{}/api/v3/otk-service/get-journey/X1",
+        server.uri()
+    ))
+    .header("authorization", TOKEN)
+    .body(Empty::<Bytes>::new())
+    .unwrap();
+    let response = sender.send_request(request).await.expect("a head");
+    assert_eq!(response.status(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(30), response.into_body().collect())
+        .await
+        .expect("the server ends the connection before the guard");
+    assert!(body.is_err(), "the body cannot have arrived");
+    let _ = driver.await;
+    server.shutdown().await;
+}

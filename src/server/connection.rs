@@ -17,7 +17,17 @@
 //!   a boxed timer on every request, and that timer cost about a tenth of the throughput of a
 //!   cached read. Here one timer per connection ticks four times per timeout, and a request
 //!   costs two counter updates: the connection closes after four quiet ticks in a row, that
-//!   is between 1 and 1.25 timeouts after its last request ended.
+//!   is between 1 and 1.25 timeouts after its last request ended (with a shorter
+//!   `--request-timeout`, the ticks are shorter and more of them make the timeout).
+//! - **The request timeout.** The same ticks (four per the shorter of the two timeouts) hold
+//!   a whole request to `--request-timeout`: a connection that has had a request under way (a
+//!   head arriving, or a request in flight) for more than that many ticks in a row, with none
+//!   finished meanwhile, is closed (with a 408 when it was still reading the head). Ticks
+//!   during which a request is held by an injected delay or hang do not count
+//!   (`--fault-max-wait` bounds those). A body read has a deadline of its own, answered with a
+//!   408 by the router; this is the bound on the rest: the head, and an answer the client
+//!   does not take (an HTTP/2 window never opened). On HTTP/2 any stream finishing counts as
+//!   progress, so only a connection whose streams are all stuck is closed.
 
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
@@ -34,7 +44,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::wire::conn::{Connection, KILL, RESET, SHUTDOWN, TIMED_OUT_MID_HEAD};
+use crate::wire::conn::{Connection, Underway, KILL, RESET, SHUTDOWN, TIMED_OUT_MID_HEAD};
 
 /// What hyper answers a request head that did not arrive in time, and so do we.
 const REQUEST_TIMEOUT: &[u8] =
@@ -174,6 +184,28 @@ impl Connections {
     }
 }
 
+/// The time budgets a connection's task keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// `--header-read-timeout`: no request in flight and no complete head for this long.
+    pub header_read: Duration,
+    /// `--request-timeout`: a request under way, head included, for this long.
+    pub request: Duration,
+}
+
+impl Timeouts {
+    /// Four ticks per timeout, of the shorter of the two.
+    fn tick(&self) -> Duration {
+        (self.header_read.min(self.request) / 4).max(Duration::from_millis(1))
+    }
+
+    /// Ticks in `timeout`, rounded up.
+    fn ticks(timeout: Duration, tick: Duration) -> u32 {
+        let ticks = timeout.as_nanos().div_ceil(tick.as_nanos().max(1));
+        u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
+    }
+}
+
 /// Drive one connection (hyper's future, with `graceful` to ask it to finish) to its end;
 /// `connections` forgets it then.
 pub async fn drive<C, E>(
@@ -183,7 +215,7 @@ pub async fn drive<C, E>(
     connection: C,
     graceful: impl Fn(Pin<&mut C>),
     peer: SocketAddr,
-    header_read_timeout: Duration,
+    timeouts: Timeouts,
 ) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
@@ -191,12 +223,18 @@ pub async fn drive<C, E>(
     // Declared first, dropped last: the socket is closed before the connection is forgotten.
     let _forget = Forget { connections, key };
     let mut connection = pin!(connection);
-    // Four ticks per timeout; a connection is closed after four quiet ticks in a row.
-    let tick = (header_read_timeout / 4).max(Duration::from_millis(1));
+    let tick = timeouts.tick();
+    // Closed after this many quiet ticks in a row (4 with the default timeouts).
+    let header_ticks = Timeouts::ticks(timeouts.header_read, tick);
+    // Closed after more busy ticks than this with no request finished: the first busy tick
+    // may be a part of one, so the request has been under way for at least the timeout.
+    let request_ticks = Timeouts::ticks(timeouts.request, tick);
     let mut idle = pin!(tokio::time::sleep(tick));
     let mut idle_registered = false;
     let mut last_activity = u64::MAX;
     let mut quiet_ticks = 0u32;
+    let mut finished = 0u32;
+    let mut busy_ticks = 0u32;
     let mut shutting_down = false;
     let mut registered: Option<Waker> = None;
     let ended = poll_fn(|cx| {
@@ -224,11 +262,25 @@ pub async fn drive<C, E>(
                 } else {
                     quiet_ticks = 0;
                 }
-                if quiet_ticks >= 4 {
+                if quiet_ticks >= header_ticks {
                     if conn.partial_head() {
                         conn.flags.fetch_or(TIMED_OUT_MID_HEAD, Ordering::AcqRel);
                     }
                     return Poll::Ready(Ended::TimedOut);
+                }
+                match conn.underway(&mut finished) {
+                    Underway::Progress | Underway::Idle => busy_ticks = 0,
+                    Underway::Held => {}
+                    Underway::Busy => busy_ticks += 1,
+                }
+                if busy_ticks > request_ticks {
+                    // Still reading its head (a shorter --request-timeout than the header
+                    // timeout): a 408, as for the header timeout. Past its head, a response
+                    // may have begun, so the connection just closes.
+                    if conn.partial_head() && !conn.in_flight() {
+                        conn.flags.fetch_or(TIMED_OUT_MID_HEAD, Ordering::AcqRel);
+                    }
+                    return Poll::Ready(Ended::RequestTimedOut);
                 }
                 idle.as_mut().reset(Instant::now() + tick);
             }
@@ -244,8 +296,13 @@ pub async fn drive<C, E>(
         Ended::Killed => tracing::debug!(%peer, "connection ended by a fault"),
         Ended::TimedOut => tracing::debug!(
             %peer,
-            timeout = ?header_read_timeout,
+            timeout = ?timeouts.header_read,
             "no complete request head in time; connection closed"
+        ),
+        Ended::RequestTimedOut => tracing::debug!(
+            %peer,
+            timeout = ?timeouts.request,
+            "a request took longer than --request-timeout; connection closed"
         ),
     }
 }
@@ -254,6 +311,7 @@ enum Ended<E> {
     Served(Result<(), E>),
     Killed,
     TimedOut,
+    RequestTimedOut,
 }
 
 /// Forgets a connection when its task ends, however it ends.
@@ -265,5 +323,29 @@ struct Forget {
 impl Drop for Forget {
     fn drop(&mut self) {
         self.connections.closed(self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_a_quarter_of_the_shorter_timeout() {
+        let defaults = Timeouts {
+            header_read: Duration::from_secs(10),
+            request: Duration::from_secs(30),
+        };
+        let tick = defaults.tick();
+        assert_eq!(tick, Duration::from_millis(2500));
+        assert_eq!(Timeouts::ticks(defaults.header_read, tick), 4);
+        assert_eq!(Timeouts::ticks(defaults.request, tick), 12);
+        let short = Timeouts {
+            header_read: Duration::from_secs(10),
+            request: Duration::from_millis(300),
+        };
+        assert_eq!(short.tick(), Duration::from_millis(75));
+        assert_eq!(Timeouts::ticks(short.header_read, short.tick()), 134);
+        assert_eq!(Timeouts::ticks(Duration::ZERO, Duration::from_millis(1)), 1);
     }
 }
