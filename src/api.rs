@@ -1,8 +1,9 @@
 //! The provider surface: the two routes an app under test calls, answered as the provider
 //! answers them, as plain functions over the [`App`].
 //!
-//! Order of checks for every provider request: route (404), method (405), `Authorization`
-//! (401), the `X-Mock-*` headers (400) — all in [`prepare`], from the head alone — then body
+//! Order of checks for every provider request: route (404), the journey id's length (414,
+//! get-journey, checked by the router, which has the id at hand), method (405),
+//! `Authorization` (401), the `X-Mock-*` headers (400) — all from the head alone — then body
 //! size (413, read by the router), then the route's own work ([`work`]).
 //!
 //! Scenario selection for get-journey, first match wins: the journey's binding (a journey

@@ -34,8 +34,8 @@ use crate::fault::{Fault, KINDS as FAULT_KINDS};
 use crate::wire::RouteKind;
 
 /// Status codes counted under their own label; anything else is `other`, no status `none`.
-const STATUSES: [u16; 13] = [
-    200, 201, 400, 401, 404, 405, 409, 413, 429, 500, 502, 503, 504,
+const STATUSES: [u16; 16] = [
+    200, 201, 400, 401, 404, 405, 408, 409, 413, 414, 415, 429, 500, 502, 503, 504,
 ];
 const OTHER: usize = STATUSES.len();
 const NONE: usize = STATUSES.len() + 1;

@@ -87,35 +87,87 @@ where
         status = tracing::field::Empty,
         latency_us = tracing::field::Empty,
     );
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |t| t.as_str().len());
+    if target > MAX_TARGET_BYTES {
+        return target_too_long(app, request, started, span, conn);
+    }
+    let max_journey_id = app.config().max_journey_id;
     match surface(request.uri().path()) {
         Surface::Provider(route, journey_id) => {
+            // A journey id over the limit is answered 414 and not kept in the journal.
+            let too_long = journey_id.is_some_and(|id| id.len() > max_journey_id);
             let trace = Trace::new(
                 route,
                 request.method().clone(),
                 request.uri().path(),
-                journey_id,
+                journey_id.filter(|_| !too_long),
             );
-            provider(app, request, trace, started, span, conn)
+            provider(app, request, too_long, trace, started, span, conn)
         }
-        Surface::Admin => plain(
-            app,
-            request,
-            crate::admin::prepare,
-            crate::admin::handle,
-            started,
-            span,
-            conn,
-        ),
-        Surface::Page => plain(
-            app,
-            request,
-            crate::page::prepare,
-            crate::page::handle,
-            started,
-            span,
-            conn,
-        ),
+        Surface::Admin => {
+            let prepared = if admin_journey_id_too_long(request.uri().path(), max_journey_id) {
+                Err(ApiError::journey_id_too_long(max_journey_id))
+            } else {
+                within(&span, || crate::admin::prepare(&request))
+            };
+            plain(
+                app,
+                request,
+                prepared,
+                crate::admin::handle,
+                started,
+                span,
+                conn,
+            )
+        }
+        Surface::Page => {
+            let prepared = within(&span, || crate::page::prepare(&request));
+            plain(
+                app,
+                request,
+                prepared,
+                crate::page::handle,
+                started,
+                span,
+                conn,
+            )
+        }
     }
+}
+
+/// The longest request target (path and query) answered; longer ones get a 414. hyper's own
+/// bound is 64 KiB; ours keeps a long path out of 404 messages and the journal.
+const MAX_TARGET_BYTES: usize = 8 * 1024;
+
+/// The 414 of a request target over [`MAX_TARGET_BYTES`]. Answered before routing, so neither
+/// recorded nor counted: like the errors hyper answers itself, it never reached a route.
+#[cold]
+#[inline(never)]
+fn target_too_long<B>(
+    app: &Arc<App>,
+    request: Request<B>,
+    started: Instant,
+    span: tracing::Span,
+    conn: &Arc<Connection>,
+) -> Answer
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_long = ApiError::uri_too_long(format!(
+        "Request target is longer than the limit of {MAX_TARGET_BYTES} bytes"
+    ));
+    let never = |_: &App, never: std::convert::Infallible, _: &[u8]| match never {};
+    plain(app, request, Err(too_long), never, started, span, conn)
+}
+
+/// Whether an admin path has a part longer than the longest journey id: the admin routes'
+/// fixed parts are short, and every other part is a journey id (or a fault rule's number).
+fn admin_journey_id_too_long(path: &str, limit: usize) -> bool {
+    path.len() > limit && path.split('/').any(|part| part.len() > limit)
 }
 
 /// Answer one request without a socket, exactly as [`respond`] does on one; connection
@@ -132,11 +184,12 @@ where
     }
 }
 
-/// A provider request: checked from its head, its body read if it has one, its work done,
-/// concluded.
+/// A provider request: checked from its head (a 414 when its journey id is too long), its
+/// body read if it has one, its work done, concluded.
 fn provider<B>(
     app: &Arc<App>,
     request: Request<B>,
+    journey_id_too_long: bool,
     mut trace: Trace,
     started: Instant,
     span: tracing::Span,
@@ -146,7 +199,12 @@ where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let answer = match within(&span, || crate::api::prepare(app, &request, trace.route)) {
+    let prepared = if journey_id_too_long {
+        Err(ApiError::journey_id_too_long(app.config().max_journey_id))
+    } else {
+        within(&span, || crate::api::prepare(app, &request, trace.route))
+    };
+    let answer = match prepared {
         Ok(call) if !request.body().is_end_stream() => {
             return later(
                 app,
@@ -197,11 +255,12 @@ where
 /// How an admin or page surface answers a request whose head it checked.
 type Handle<C> = fn(&App, C, &[u8]) -> Result<Response<Body>, ApiError>;
 
-/// An admin or page request: `prepare` checks its head, `handle` answers it with its body.
+/// An admin or page request: `prepared` is what its surface found from the head, `handle`
+/// answers it with its body.
 fn plain<B, C>(
     app: &Arc<App>,
     request: Request<B>,
-    prepare: fn(&Request<B>) -> Result<C, ApiError>,
+    prepared: Result<C, ApiError>,
     handle: Handle<C>,
     started: Instant,
     span: tracing::Span,
@@ -212,7 +271,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     C: Send + 'static,
 {
-    let answer = match within(&span, || prepare(&request)) {
+    let answer = match prepared {
         Ok(call) if !request.body().is_end_stream() => {
             return later(
                 app,

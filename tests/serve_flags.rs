@@ -141,7 +141,26 @@ fn connection_budgets_have_documented_defaults_and_reach_the_configuration() {
     let c = config(&[]).unwrap();
     assert_eq!(c.body_read_timeout, Duration::from_secs(10));
     assert_eq!(c.request_timeout, Duration::from_secs(30));
-    let c = config(&["--body-read-timeout", "2s", "--request-timeout", "1m"]).unwrap();
+    assert_eq!(c.max_journey_id, 256);
+    let c = config(&[
+        "--body-read-timeout",
+        "2s",
+        "--request-timeout",
+        "1m",
+        "--max-journey-id",
+        "64",
+    ])
+    .unwrap();
     assert_eq!(c.body_read_timeout, Duration::from_secs(2));
     assert_eq!(c.request_timeout, Duration::from_secs(60));
+    assert_eq!(c.max_journey_id, 64);
+    for args in [
+        &["--max-journey-id", "0"][..],
+        &["--max-journey-id", "4097"],
+        &["--body-read-timeout", "soon"],
+    ] {
+        let error = config(args).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{args:?}");
+        assert!(error.to_string().contains(args[0]), "{args:?}: {error}");
+    }
 }

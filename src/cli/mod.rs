@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// longer: a 408 while its body is read, else its connection is closed.
     #[arg(long, env = "OTK_MOCK_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Journey ids longer than this many bytes get a 414 (get-journey and the admin API);
+    /// at most 4096, below the 8 KiB bound on a whole request target.
+    #[arg(long, env = "OTK_MOCK_MAX_JOURNEY_ID", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub max_journey_id: u16,
     /// How many rendered bodies to keep in memory, within 16 KiB each on average (a body read
     /// again outlasts one-off ones; 0 disables).
     #[arg(long, env = "OTK_MOCK_CACHE_ENTRIES", default_value_t = 1024)]
@@ -255,6 +259,7 @@ impl ServeArgs {
             header_read_timeout: self.header_read_timeout,
             body_read_timeout: self.body_read_timeout,
             request_timeout: self.request_timeout,
+            max_journey_id: usize::from(self.max_journey_id),
             cache_entries: self.cache_entries,
             shutdown_grace: self.shutdown_grace,
             public_url: self.public_url.clone(),

@@ -115,6 +115,13 @@ impl ApiError {
         Self::new(StatusCode::URI_TOO_LONG, "URI_TOO_LONG", message)
     }
 
+    /// 414 for a journey id longer than `--max-journey-id`.
+    pub fn journey_id_too_long(limit: usize) -> Self {
+        Self::uri_too_long(format!(
+            "Journey id is longer than the limit of {limit} bytes"
+        ))
+    }
+
     /// 415: a body the route reads as JSON came with another `Content-Type`.
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
         Self::new(

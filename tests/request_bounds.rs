@@ -1,0 +1,115 @@
+//! The bounds on what one request may be, each answered in the provider's error format: a
+//! journey id over `--max-journey-id` (414), a request target over 8 KiB (414), a create call
+//! whose body is not JSON by its `Content-Type` (415), and what hyper itself refuses (a
+//! malformed request line, too many headers, a URI over 64 KiB). In process, except what
+//! hyper answers, which only a socket reaches.
+
+mod common;
+
+use common::{get_journey, start, start_with, TOKEN};
+use hyper::Method;
+use otk_mock::config::Config;
+use otk_mock::Filter;
+use pretty_assertions::assert_eq;
+
+#[tokio::test]
+async fn a_journey_id_over_the_limit_gets_a_414_and_is_not_kept() {
+    let server = start().await;
+    let longest = "success-".to_string() + &"x".repeat(256 - 8);
+    assert_eq!(get_journey(&server, &longest, &[]).await.status, 200);
+    let too_long = longest.clone() + "x";
+    let reply = get_journey(&server, &too_long, &[]).await;
+    let message = reply.assert_provider_error(414);
+    assert_eq!(message, "Journey id is longer than the limit of 256 bytes");
+    assert_eq!(reply.json()["error"]["reason"], "URI_TOO_LONG");
+    // Recorded as a get-journey that was refused, without the id.
+    let recorded = server.requests(Filter::all()).await;
+    let last = recorded.last().expect("the 414 is recorded");
+    assert_eq!((last.route, last.status), ("get-journey", Some(414)));
+    assert_eq!(last.journey_id, None);
+    assert_eq!(
+        server.app().cache().len(),
+        1,
+        "only the accepted id was rendered"
+    );
+}
+
+#[tokio::test]
+async fn the_journey_id_limit_is_a_flag_and_comes_before_the_token_check() {
+    let server = start_with(Config {
+        max_journey_id: 10,
+        ..Config::ephemeral()
+    })
+    .await;
+    let path = "/api/v3/otk-service/get-journey/Q7K2M9X4ZA1";
+    let reply = server.send(Method::POST, path, &[], "").await;
+    assert_eq!(
+        reply.assert_provider_error(414),
+        "Journey id is longer than the limit of 10 bytes"
+    );
+    let reply = server
+        .send(Method::POST, &path[..path.len() - 1], &[], "")
+        .await;
+    reply.assert_provider_error(401);
+}
+
+#[tokio::test]
+async fn admin_routes_refuse_journey_ids_over_the_limit() {
+    let server = start().await;
+    let id = "j".repeat(257);
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            format!("/__admin/journeys/{id}"),
+            r#"{"scenario":"success"}"#,
+        ),
+        (Method::GET, format!("/__admin/journeys/{id}"), ""),
+        (Method::POST, format!("/__admin/journeys/{id}/complete"), ""),
+        (
+            Method::PUT,
+            format!("/__admin/journeys/{id}/callback-fault"),
+            r#"{"fault":"drop"}"#,
+        ),
+        (
+            Method::POST,
+            format!("/__admin/callbacks/{id}/redeliver"),
+            "",
+        ),
+    ] {
+        let reply = server.send(method.clone(), &path, &[], body).await;
+        assert_eq!(
+            reply.assert_provider_error(414),
+            "Journey id is longer than the limit of 256 bytes",
+            "{method} {path}"
+        );
+    }
+    assert!(server.journeys().await.is_empty(), "no journey was created");
+    // At the limit, the admin API answers as always.
+    let id = "j".repeat(256);
+    let reply = server
+        .send(Method::GET, &format!("/__admin/journeys/{id}"), &[], "")
+        .await;
+    reply.assert_provider_error(404);
+}
+
+#[tokio::test]
+async fn a_request_target_over_8_kib_gets_a_414_and_is_not_recorded() {
+    let server = start().await;
+    for path in [
+        format!("/api/v3/otk-service/{}", "p".repeat(8 * 1024)),
+        format!(
+            "/api/v3/otk-service/get-journey/X1?q={}",
+            "q".repeat(8 * 1024)
+        ),
+        format!("/__admin/health?{}", "q".repeat(8 * 1024)),
+    ] {
+        let reply = server
+            .send(Method::POST, &path, &[("authorization", TOKEN)], "")
+            .await;
+        assert_eq!(
+            reply.assert_provider_error(414),
+            "Request target is longer than the limit of 8192 bytes"
+        );
+    }
+    assert!(server.requests(Filter::all()).await.is_empty());
+}
