@@ -113,3 +113,51 @@ async fn a_request_target_over_8_kib_gets_a_414_and_is_not_recorded() {
     }
     assert!(server.requests(Filter::all()).await.is_empty());
 }
+
+const CREATE: &str = "/api/v3/otk-service/create-journey-url";
+
+#[tokio::test]
+async fn a_create_call_whose_body_is_not_json_by_its_content_type_gets_a_415() {
+    let server = start().await;
+    let body = r#"{"flowId":"f"}"#;
+    for (content_type, expected) in [
+        (Some("text/plain"), "Content-Type must be application/json"),
+        // What `curl -d` sends unless told otherwise.
+        (
+            Some("application/x-www-form-urlencoded"),
+            "Content-Type must be application/json",
+        ),
+        (
+            None,
+            "Content-Type is missing; send the body as application/json",
+        ),
+    ] {
+        let mut headers = vec![("authorization", TOKEN)];
+        headers.extend(content_type.map(|t| ("content-type", t)));
+        let reply = server.send(Method::POST, CREATE, &headers, body).await;
+        assert_eq!(
+            reply.assert_provider_error(415),
+            expected,
+            "{content_type:?}"
+        );
+        assert_eq!(reply.json()["error"]["reason"], "UNSUPPORTED_MEDIA_TYPE");
+    }
+    assert!(server.journeys().await.is_empty(), "nothing was created");
+    for json in [
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/vnd.otk+json",
+    ] {
+        let headers = [("authorization", TOKEN), ("content-type", json)];
+        let reply = server.send(Method::POST, CREATE, &headers, body).await;
+        assert_eq!(reply.status, 200, "{json}: {}", reply.text());
+    }
+}
+
+#[tokio::test]
+async fn the_token_is_checked_before_the_content_type() {
+    let server = start().await;
+    let headers = [("content-type", "text/plain")];
+    let reply = server.send(Method::POST, CREATE, &headers, "{}").await;
+    reply.assert_provider_error(401);
+}
