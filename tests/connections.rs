@@ -96,6 +96,9 @@ async fn a_head_that_stalls_gets_a_408_and_the_connection_closes() {
         "unexpected reply: {reply}"
     );
     assert!(reply.contains("connection: close"), "{reply}");
+    let error = error_of(&reply);
+    assert_eq!(error["reason"], "REQUEST_TIMEOUT", "{reply}");
+    assert_eq!(error["message"], "The request head did not arrive in time");
     server.shutdown().await;
 }
 

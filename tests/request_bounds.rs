@@ -161,3 +161,82 @@ async fn the_token_is_checked_before_the_content_type() {
     let reply = server.send(Method::POST, CREATE, &headers, "{}").await;
     reply.assert_provider_error(401);
 }
+
+/// Send `request` on a new connection to a real server and read until it closes.
+async fn raw_exchange(request: Vec<u8>) -> String {
+    let server = common::serve().await;
+    let addr = server.address();
+    let reply = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(&request).unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).expect("the server closes");
+        String::from_utf8_lossy(&reply).into_owned()
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+    reply
+}
+
+/// The reason and message of the provider error at the end of a raw reply.
+fn error_of(reply: &str) -> (String, String) {
+    let (head, body) = reply.split_once("\r\n\r\n").expect("a whole head");
+    assert!(
+        head.contains("\r\ncontent-type: application/json; charset=utf-8\r\n"),
+        "{reply}"
+    );
+    assert!(head.contains("\r\nconnection: close\r\n"), "{reply}");
+    let value: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    let error = &value["error"];
+    (
+        error["reason"].as_str().unwrap().to_string(),
+        error["message"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_malformed_request_line_gets_a_400_in_the_provider_format() {
+    for request in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET /x HTTP/1.1\r\nbad header\r\n\r\n",
+    ] {
+        let reply = raw_exchange(request.to_vec()).await;
+        assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
+        let (reason, _) = error_of(&reply);
+        assert_eq!(reason, "BAD_REQUEST");
+    }
+}
+
+#[tokio::test]
+async fn more_headers_than_hyper_reads_get_a_431_in_the_provider_format() {
+    let mut request = b"POST /api/v3/otk-service/get-journey/X1 HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..101 {
+        request.extend_from_slice(format!("x-extra-{i}: v\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    let reply = raw_exchange(request).await;
+    assert!(
+        reply.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{reply}"
+    );
+    assert_eq!(error_of(&reply).0, "REQUEST_HEADER_FIELDS_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn a_uri_longer_than_hyper_reads_gets_a_414_in_the_provider_format() {
+    let request = format!(
+        "GET /api/v3/otk-service/get-journey/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "x".repeat(70_000)
+    );
+    let reply = raw_exchange(request.into_bytes()).await;
+    assert!(
+        reply.starts_with("HTTP/1.1 414 URI Too Long\r\n"),
+        "{reply}"
+    );
+    assert_eq!(error_of(&reply).0, "URI_TOO_LONG");
+}
