@@ -38,6 +38,9 @@ pub struct Config {
     /// must take no longer, or it is answered 408 (while its body is read) or its connection
     /// closed (`server::connection`).
     pub request_timeout: Duration,
+    /// Open connections at most; one more is closed as soon as it is accepted. `None`: sized
+    /// to the file-descriptor limit when the server starts (`server::limits`).
+    pub max_connections: Option<usize>,
     /// Journey ids longer than this many bytes get a 414 (get-journey, the admin API).
     pub max_journey_id: usize,
     /// How many rendered bodies are kept, within a byte budget of 16 KiB per entry (see
@@ -83,6 +86,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            max_connections: None,
             max_journey_id: 256,
             cache_entries: 1024,
             shutdown_grace: Duration::from_secs(5),

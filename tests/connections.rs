@@ -413,3 +413,83 @@ async fn an_answer_the_client_never_takes_ends_with_the_request_timeout() {
     let _ = driver.await;
     server.shutdown().await;
 }
+
+/// One request on `stream` (kept alive): the whole reply, or `None` when the server closed or
+/// reset the connection without answering.
+fn one_request(stream: &mut TcpStream, request: &[u8]) -> Option<String> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request).ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length: usize = text[..head_end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))?
+                .trim()
+                .parse()
+                .ok()?;
+            if reply.len() >= head_end + 4 + length {
+                return Some(text.into_owned());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_at_once_and_counted() {
+    let server = serve_with(Config {
+        max_connections: Some(2),
+        ..Config::ephemeral()
+    })
+    .await;
+    let addr = server.address();
+    let text = tokio::task::spawn_blocking(move || {
+        let ok = |reply: Option<String>| reply.is_some_and(|r| r.starts_with("HTTP/1.1 200 OK"));
+        // Two connections, each served once and kept open.
+        let mut first = TcpStream::connect(addr).unwrap();
+        let mut second = TcpStream::connect(addr).unwrap();
+        assert!(ok(one_request(&mut first, GET_X1)));
+        assert!(ok(one_request(&mut second, GET_X1)));
+        // A third is closed without an answer.
+        let mut third = TcpStream::connect(addr).unwrap();
+        assert_eq!(one_request(&mut third, GET_X1), None);
+        // Once one closes, a new connection is served (the server notices the close soon;
+        // until then, each try is refused and counted).
+        drop(first);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut fourth = loop {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            if ok(one_request(&mut stream, GET_X1)) {
+                break stream;
+            }
+            assert!(std::time::Instant::now() < deadline, "no connection served");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        one_request(
+            &mut fourth,
+            b"GET /__admin/metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .expect("the metrics")
+    })
+    .await
+    .unwrap();
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert!(value("otk_mock_connections_refused_total") >= 1);
+    assert_eq!(value("otk_mock_connections_max"), 2);
+    assert_eq!(value("otk_mock_connections_open"), 2);
+    assert_eq!(value("otk_mock_accept_errors_total"), 0);
+    server.shutdown().await;
+}

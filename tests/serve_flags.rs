@@ -142,7 +142,13 @@ fn connection_budgets_have_documented_defaults_and_reach_the_configuration() {
     assert_eq!(c.body_read_timeout, Duration::from_secs(10));
     assert_eq!(c.request_timeout, Duration::from_secs(30));
     assert_eq!(c.max_journey_id, 256);
+    assert_eq!(
+        c.max_connections, None,
+        "sized to the open-file limit at start"
+    );
     let c = config(&[
+        "--max-connections",
+        "50",
         "--body-read-timeout",
         "2s",
         "--request-timeout",
@@ -154,8 +160,10 @@ fn connection_budgets_have_documented_defaults_and_reach_the_configuration() {
     assert_eq!(c.body_read_timeout, Duration::from_secs(2));
     assert_eq!(c.request_timeout, Duration::from_secs(60));
     assert_eq!(c.max_journey_id, 64);
+    assert_eq!(c.max_connections, Some(50));
     for args in [
-        &["--max-journey-id", "0"][..],
+        &["--max-connections", "0"][..],
+        &["--max-journey-id", "0"],
         &["--max-journey-id", "4097"],
         &["--body-read-timeout", "soon"],
     ] {

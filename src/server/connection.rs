@@ -44,6 +44,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::metrics::ConnectionCounts;
 use crate::wire::conn::{Connection, Underway, KILL, RESET, SHUTDOWN, TIMED_OUT_MID_HEAD};
 use crate::wire::ApiError;
 
@@ -106,6 +107,11 @@ struct Rewrite {
 }
 
 impl ConnIo {
+    /// No Nagle delay: an answer goes out whole, at once.
+    pub fn set_nodelay(&self) {
+        let _ = self.stream.set_nodelay(true);
+    }
+
     /// Whether what hyper writes (`first`, its first buffer, and nothing after it) is its own
     /// error answer, to be rewritten (or is being rewritten). The first comparison fails for
     /// every answer of ours but a 4xx.
@@ -222,13 +228,16 @@ impl AsyncWrite for ConnIo {
     }
 }
 
-/// Every open connection, for graceful shutdown.
-#[derive(Debug, Default)]
+/// Every open connection, for graceful shutdown and `--max-connections`.
+#[derive(Debug)]
 pub struct Connections {
     open: Mutex<HashMap<u64, Arc<Connection>>>,
     next: AtomicU64,
     stopping: AtomicBool,
     all_closed: Notify,
+    /// The most open at once; one more is closed as soon as it is accepted.
+    max: usize,
+    counts: Arc<ConnectionCounts>,
 }
 
 impl Connections {
@@ -238,27 +247,54 @@ impl Connections {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Register an accepted socket: its handle, and the I/O hyper serves.
-    pub fn accept(&self, stream: TcpStream) -> (u64, Arc<Connection>, ConnIo) {
+    /// No connection yet; at most `max` open at once, counted in `counts`.
+    pub fn new(max: usize, counts: Arc<ConnectionCounts>) -> Connections {
+        counts.set_max(max);
+        Connections {
+            open: Mutex::default(),
+            next: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            all_closed: Notify::new(),
+            max,
+            counts,
+        }
+    }
+
+    /// Register an accepted socket: its handle, and the I/O hyper serves; or, with
+    /// `--max-connections` open, the socket back, to be closed.
+    pub fn accept(&self, stream: TcpStream) -> Result<(u64, Arc<Connection>, ConnIo), TcpStream> {
+        let mut open = self.lock();
+        if open.len() >= self.max {
+            drop(open);
+            self.counts.refused();
+            return Err(stream);
+        }
         let conn = Arc::new(Connection::new(true));
         let key = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut open = self.lock();
         if self.stopping.load(Ordering::Acquire) {
             conn.flags.fetch_or(SHUTDOWN, Ordering::AcqRel);
         }
         open.insert(key, conn.clone());
         drop(open);
+        self.counts.opened();
         let io = ConnIo {
             stream,
             conn: conn.clone(),
             rewrite: None,
         };
-        (key, conn, io)
+        Ok((key, conn, io))
+    }
+
+    /// The most connections open at once.
+    pub fn max(&self) -> usize {
+        self.max
     }
 
     fn closed(&self, key: u64) {
         let mut open = self.lock();
-        open.remove(&key);
+        if open.remove(&key).is_some() {
+            self.counts.closed();
+        }
         if open.is_empty() && self.stopping.load(Ordering::Acquire) {
             self.all_closed.notify_waiters();
         }
