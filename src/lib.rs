@@ -29,8 +29,8 @@
 //! Layers, with imports pointing down only (`../shared/tools/module-cycles` checks it in CI):
 //!
 //! ```text
-//!  entry points  mock (MockServer, MockApp) · cli · server (accept loop, connection driver)
-//!                · reload (--watch)
+//!  entry points  mock (MockServer, MockApp) · cli · server (accept loop, connection driver,
+//!                file-descriptor limits) · reload (--watch)
 //!  router        request → surface → app::conclude; any http_body::Body, socket or not
 //!  surfaces      api (provider routes) · admin (/__admin) · page (/journey/{id})
 //!                plain functions over &App that return an Outcome
