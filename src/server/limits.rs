@@ -51,7 +51,7 @@ pub fn fd_limit() -> Option<u64> {
 }
 
 /// The default `--max-connections` for a file-descriptor limit: the limit less a quarter of
-/// it (at least [`RESERVED_AT_LEAST`]) for everything else, and at least 1.
+/// it (at least 64) for everything else, and at least 1.
 pub fn default_max_connections(fd_limit: Option<u64>) -> usize {
     let Some(limit) = fd_limit else {
         return WITHOUT_A_LIMIT;
