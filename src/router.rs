@@ -49,6 +49,7 @@ enum Surface<'a> {
     Provider(RouteKind, Option<&'a str>),
 }
 
+#[inline(always)]
 fn surface(path: &str) -> Surface<'_> {
     if path.starts_with(crate::admin::PREFIX) {
         return Surface::Admin;
