@@ -1,10 +1,11 @@
 //! A connection as the requests on it can act on it: a few atomics shared by the server's
 //! driver of the connection (`server::connection`, which owns the socket) and the requests it
-//! serves (which may ask it to end, for a connection fault, and keep it busy while in flight).
+//! serves (which may ask it to end, for a connection fault, keep it busy while in flight, and
+//! stop `--request-timeout`'s clock while a fault holds them).
 //!
 //! This is the small interface between the app and the hand-made connection driver: the app
-//! only calls [`Connection::is_attached`], [`Connection::abort`] and [`Connection::begin`];
-//! everything else here is the driver's. An app driven without a socket (in-process, in
+//! only calls [`Connection::is_attached`], [`Connection::abort`], [`Connection::begin`] and
+//! [`Connection::hold`]; everything else here is the driver's. An app driven without a socket (in-process, in
 //! tests) uses [`Connection::detached`], on which connection faults answer as a gateway would.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
