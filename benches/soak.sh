@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Soak benchmarks, one independent section each, in release:
+# Soak and abuse benchmarks: what otk-mock keeps doing while clients misbehave or pile on.
+# One independent section each, in release:
 #
-#   benches/soak.sh              # every section
-#   benches/soak.sh callbacks    # only the named ones
+#   benches/soak.sh                     # every section
+#   benches/soak.sh stalled callbacks   # only the named ones
 #
 # Sections:
+#   stalled    STALLED (1,000) sockets stall their request bodies; the latency of everyone
+#              else's get-journeys is printed (goal: p99 under 50 ms), and every stalled
+#              socket must get its 408 once --body-read-timeout has passed.
 #   callbacks  10,000 callbacks against a local receiver that fails every other attempt of each
 #              (COUNT=10000): every one delivered, none lost, none duplicated, the mock's
 #              counters balanced, and the delivered rate printed (goal: >= 5,000/s).
 #              CALLBACK_QUEUE=500 makes the intake small, so create calls meet 503s and retry.
 #
 # Each section is a function of its own (soak_<name>) with its own ports and processes; add a
-# section by adding a function and a line to the `case` at the bottom.
+# section by adding a function and a line to the `case` at the bottom. Sections print their
+# figures and exit non-zero when a goal is missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +36,26 @@ wait_ready() { # url
   done
   echo "not ready: $1" >&2
   return 1
+}
+
+# --- stalled -------------------------------------------------------------------------------
+# STALLED (1,000) connections each send a get-journey head with Content-Length: 1000 and one
+# byte of body, then nothing. While they are held, REQUESTS (4,000) get-journeys from CLIENTS
+# (4) kept-alive connections, and a quarter as many on a new connection each, are timed,
+# before the stall and during it; then every stalled socket must get its 408 once
+# --body-read-timeout (BODY_READ_TIMEOUT, 10s) has passed.
+soak_stalled() {
+  local port=${STALLED_PORT:-18181}
+  cargo build --release --quiet --bin otk-mock --example stalled
+  RUST_LOG=warn "$TARGET"/release/otk-mock serve --bind 127.0.0.1:"$port" \
+    --body-read-timeout "${BODY_READ_TIMEOUT:-10s}" &
+  local mock=$!
+  PIDS+=("$mock")
+  wait_ready "http://127.0.0.1:$port/__admin/health"
+  echo "== stalled: otk-mock $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores"
+  "$TARGET"/release/examples/stalled 127.0.0.1:"$port" "${STALLED:-1000}" "${REQUESTS:-4000}" "${CLIENTS:-4}"
+  kill "$mock"
+  wait "$mock" 2>/dev/null || true
 }
 
 # --- callbacks -----------------------------------------------------------------------------
@@ -55,11 +80,12 @@ soak_callbacks() {
 
 SECTIONS=("$@")
 if [ ${#SECTIONS[@]} -eq 0 ]; then
-  SECTIONS=(callbacks)
+  SECTIONS=(stalled callbacks)
 fi
 for section in "${SECTIONS[@]}"; do
   case "$section" in
+    stalled) soak_stalled ;;
     callbacks) soak_callbacks ;;
-    *) echo "unknown section: $section (callbacks)" >&2; exit 2 ;;
+    *) echo "unknown section: $section (stalled, callbacks)" >&2; exit 2 ;;
   esac
 done

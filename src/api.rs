@@ -1,9 +1,11 @@
 //! The provider surface: the two routes an app under test calls, answered as the provider
 //! answers them, as plain functions over the [`App`].
 //!
-//! Order of checks for every provider request: route (404), method (405), `Authorization`
-//! (401), the `X-Mock-*` headers (400) — all in [`prepare`], from the head alone — then body
-//! size (413, read by the router), then the route's own work ([`work`]).
+//! Order of checks for every provider request: route (404), the journey id's length (414,
+//! get-journey, checked by the router, which has the id at hand), method (405),
+//! `Authorization` (401), the `X-Mock-*` headers (400), a JSON `Content-Type` (415,
+//! create-journey-url) — all from the head alone — then body size (413, read by the router),
+//! then the route's own work ([`work`]).
 //!
 //! Scenario selection for get-journey, first match wins: the journey's binding (a journey
 //! created here or bound through the admin API), the journey-id prefix, `X-Mock-Scenario`,
@@ -17,7 +19,7 @@
 
 use std::time::Duration;
 
-use hyper::header::{HeaderName, AUTHORIZATION};
+use hyper::header::{HeaderName, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::{named_scenario, App, Trace};
@@ -59,29 +61,34 @@ pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<C
                 return Err(ApiError::method_not_allowed(request.method(), "POST"));
             }
             authorize(app, request)?;
-            if !has_mock_headers(request) {
-                return Ok(Call::Create {
+            let call = if has_mock_headers(request) {
+                let header = scenario_header(request)?;
+                let max = app.config().callbacks.max_delay;
+                let delay = callback_delay_header(request)?;
+                if let Some(d) = delay {
+                    check_delay(d, max, "X-Mock-Callback-Delay").map_err(ApiError::bad_request)?;
+                }
+                let fault = fault_header(request)?;
+                let callback_fault = callback_fault_header(request)?;
+                if let Some(d) = callback_fault.as_ref().and_then(|f| f.delay) {
+                    check_delay(d, max, "X-Mock-Callback-Fault").map_err(ApiError::bad_request)?;
+                }
+                Call::Create {
+                    header,
+                    delay,
+                    fault,
+                    callback_fault,
+                }
+            } else {
+                Call::Create {
                     header: None,
                     delay: None,
                     fault: None,
                     callback_fault: None,
-                });
-            }
-            let max = app.config().callbacks.max_delay;
-            let delay = callback_delay_header(request)?;
-            if let Some(d) = delay {
-                check_delay(d, max, "X-Mock-Callback-Delay").map_err(ApiError::bad_request)?;
-            }
-            let callback_fault = callback_fault_header(request)?;
-            if let Some(d) = callback_fault.as_ref().and_then(|f| f.delay) {
-                check_delay(d, max, "X-Mock-Callback-Fault").map_err(ApiError::bad_request)?;
-            }
-            Ok(Call::Create {
-                header: scenario_header(request)?,
-                delay,
-                fault: fault_header(request)?,
-                callback_fault,
-            })
+                }
+            };
+            json_content_type(request)?;
+            Ok(call)
         }
         RouteKind::GetJourney => {
             if !matches!(*request.method(), Method::POST | Method::GET) {
@@ -228,6 +235,35 @@ fn get_journey(
     Ok(json_response(body))
 }
 
+/// A create call's body is JSON by its `Content-Type`, else a 415: `application/json` or any
+/// `application/*+json`, in any case, parameters allowed (`; charset=utf-8`). A missing one is
+/// refused too: the provider's documented call sends `application/json`, and its server
+/// (Express, by its `Cannot POST` 404s) reads a body only under a JSON type, so an app that
+/// leaves it out would fail there; the mock says so rather than pass.
+fn json_content_type<B>(request: &Request<B>) -> Result<(), ApiError> {
+    match request.headers().get(CONTENT_TYPE) {
+        None => Err(ApiError::unsupported_media_type(
+            "Content-Type is missing; send the body as application/json",
+        )),
+        Some(value) if value.to_str().is_ok_and(is_json_media_type) => Ok(()),
+        Some(_) => Err(ApiError::unsupported_media_type(
+            "Content-Type must be application/json",
+        )),
+    }
+}
+
+/// `application/json` or `application/*+json`, parameters aside, in any case.
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.as_bytes();
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case(b"json")
+            || (subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case(b"+json")))
+}
+
 /// Whether the request has any `X-Mock-*` header. Most have none, and one pass over the
 /// names is cheaper than a hashed lookup of each.
 fn has_mock_headers<B>(request: &Request<B>) -> bool {
@@ -299,4 +335,36 @@ fn callback_fault_header<B>(request: &Request<B>) -> Result<Option<CallbackFault
         "X-Mock-Callback-Fault",
         str::parse,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types_are_json_with_any_parameters_in_any_case() {
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON;charset=UTF-8",
+            " application/json ",
+            "application/vnd.api+json",
+            "application/merge-patch+JSON; q=1",
+        ] {
+            assert!(is_json_media_type(json), "{json}");
+        }
+        for other in [
+            "",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "text/json",
+            "application/jsonx",
+            "application/+json",
+            "application",
+            "json",
+            "multipart/form-data; boundary=x",
+        ] {
+            assert!(!is_json_media_type(other), "{other}");
+        }
+    }
 }

@@ -31,6 +31,18 @@ pub struct Config {
     /// A connection with no request in flight and no full request head for this long is
     /// closed (see `server::connection`).
     pub header_read_timeout: Duration,
+    /// A request body must have arrived in full this long after its head, or the request is
+    /// answered 408 (`router`).
+    pub body_read_timeout: Duration,
+    /// A whole request — its head, its body and our work, not an injected delay or hang —
+    /// must take no longer, or it is answered 408 (while its body is read) or its connection
+    /// closed (`server::connection`).
+    pub request_timeout: Duration,
+    /// Open connections at most; one more is closed as soon as it is accepted. `None`: sized
+    /// to the file-descriptor limit when the server starts (`server::limits`).
+    pub max_connections: Option<usize>,
+    /// Journey ids longer than this many bytes get a 414 (get-journey, the admin API).
+    pub max_journey_id: usize,
     /// How many rendered bodies are kept, within a byte budget of 16 KiB per entry (see
     /// `BodyCache::new`).
     pub cache_entries: usize,
@@ -82,6 +94,10 @@ impl Default for Config {
             strict: false,
             max_body_bytes: 1024 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: None,
+            max_journey_id: 256,
             cache_entries: 1024,
             shutdown_grace: Duration::from_secs(5),
             public_url: None,

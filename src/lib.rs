@@ -30,7 +30,7 @@
 //!
 //! ```text
 //!  entry points  mock (MockServer, MockApp) · cli · server (accept loop, connection driver,
-//!                the --admin-bind listener) · reload (--watch)
+//!                the --admin-bind listener, file-descriptor limits) · reload (--watch)
 //!  router        request → surface → app::conclude; any http_body::Body, socket or not
 //!  surfaces      api (provider routes) · admin (/__admin) · page (/journey/{id})
 //!                plain functions over &App that return an Outcome

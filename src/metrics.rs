@@ -34,8 +34,8 @@ use crate::fault::{Fault, KINDS as FAULT_KINDS};
 use crate::wire::RouteKind;
 
 /// Status codes counted under their own label; anything else is `other`, no status `none`.
-const STATUSES: [u16; 13] = [
-    200, 201, 400, 401, 404, 405, 409, 413, 429, 500, 502, 503, 504,
+const STATUSES: [u16; 16] = [
+    200, 201, 400, 401, 404, 405, 408, 409, 413, 414, 415, 429, 500, 502, 503, 504,
 ];
 const OTHER: usize = STATUSES.len();
 const NONE: usize = STATUSES.len() + 1;
@@ -163,6 +163,46 @@ struct Registry {
     names: Vec<Arc<str>>,
 }
 
+/// Connections as the server's accept loop counts them; read at scrape time.
+#[derive(Debug, Default)]
+pub struct ConnectionCounts {
+    open: AtomicU64,
+    max: AtomicU64,
+    refused: AtomicU64,
+    accept_errors: AtomicU64,
+}
+
+impl ConnectionCounts {
+    pub fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed as soon as accepted: `--max-connections` were open.
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `accept` failed (out of file descriptors, most likely).
+    pub fn accept_failed(&self) {
+        self.accept_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The cap in force (`--max-connections`, or its default).
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max as u64, Ordering::Relaxed);
+    }
+
+    /// Open, the cap, refused, accept errors.
+    pub fn read(&self) -> [u64; 4] {
+        [&self.open, &self.max, &self.refused, &self.accept_errors]
+            .map(|n| n.load(Ordering::Relaxed))
+    }
+}
+
 /// Values read from elsewhere at scrape time.
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
@@ -182,6 +222,8 @@ pub struct Gauges {
     pub scenarios: usize,
     pub journeys: usize,
     pub journal_entries: usize,
+    /// Open connections, the cap, connections refused at the cap, accept errors.
+    pub connections: [u64; 4],
 }
 
 /// Every counter of one server.
@@ -507,6 +549,43 @@ impl Collector for Snapshot {
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
 
+        let [open, max, refused, accept_errors] = g.connections;
+        for (name, help, value) in [
+            (
+                "otk_mock_connections_open",
+                "Client connections open now.",
+                open,
+            ),
+            (
+                "otk_mock_connections_max",
+                "The most client connections open at once (--max-connections).",
+                max,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        for (name, help, value) in [
+            (
+                "otk_mock_connections_refused",
+                "Connections closed as soon as accepted because --max-connections were open.",
+                refused,
+            ),
+            (
+                "otk_mock_accept_errors",
+                "Failed accepts (out of file descriptors, most likely), each retried 50 ms later.",
+                accept_errors,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+
         counter_family(
             &mut encoder,
             "otk_mock_catalogue_reloads",
@@ -732,6 +811,10 @@ mod tests {
                 "otk_mock_catalogue_scenarios",
                 "otk_mock_journeys",
                 "otk_mock_journal_entries",
+                "otk_mock_connections_open",
+                "otk_mock_connections_max",
+                "otk_mock_connections_refused",
+                "otk_mock_accept_errors",
                 "otk_mock_catalogue_reloads",
             ]
         );

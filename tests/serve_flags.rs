@@ -179,3 +179,40 @@ fn control_plane_flags_appear_in_help_with_their_variables() {
         assert!(help.contains(variable), "{variable} missing from --help");
     }
 }
+
+#[test]
+fn connection_budgets_have_documented_defaults_and_reach_the_configuration() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.body_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.request_timeout, Duration::from_secs(30));
+    assert_eq!(c.max_journey_id, 256);
+    assert_eq!(
+        c.max_connections, None,
+        "sized to the open-file limit at start"
+    );
+    let c = config(&[
+        "--max-connections",
+        "50",
+        "--body-read-timeout",
+        "2s",
+        "--request-timeout",
+        "1m",
+        "--max-journey-id",
+        "64",
+    ])
+    .unwrap();
+    assert_eq!(c.body_read_timeout, Duration::from_secs(2));
+    assert_eq!(c.request_timeout, Duration::from_secs(60));
+    assert_eq!(c.max_journey_id, 64);
+    assert_eq!(c.max_connections, Some(50));
+    for args in [
+        &["--max-connections", "0"][..],
+        &["--max-journey-id", "0"],
+        &["--max-journey-id", "4097"],
+        &["--body-read-timeout", "soon"],
+    ] {
+        let error = config(args).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{args:?}");
+        assert!(error.to_string().contains(args[0]), "{args:?}: {error}");
+    }
+}

@@ -30,7 +30,7 @@ use crate::journal::{Filter, Journal, RecordedRequest};
 use crate::journey::service::{JourneySettings, StoreObserver};
 use crate::journey::{JourneyRecord, JourneyStore, Journeys, MemoryStore};
 use crate::live::{Live, Loaded, ScenarioInfo};
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::{ConnectionCounts, Gauges, Metrics};
 use crate::scenario::{Scenario, Selection};
 use crate::wire::{ApiError, RouteKind, ENVELOPE_OPEN};
 
@@ -44,6 +44,8 @@ pub struct App {
     journal: Journal,
     faults: Rules,
     metrics: Metrics,
+    /// Counted by the server's accept loop, when there is one.
+    connections: Arc<ConnectionCounts>,
     stopping: watch::Sender<bool>,
     started: Instant,
     /// `started` as epoch milliseconds: request times are read from the monotonic clock
@@ -83,6 +85,7 @@ impl App {
             journal: Journal::new(config.journal_entries, config.journal_bytes),
             faults: Rules::new(config.seed),
             metrics,
+            connections: Arc::default(),
             live,
             journeys,
             next_request_id: AtomicU64::new(1),
@@ -124,6 +127,11 @@ impl App {
     #[doc(hidden)]
     pub fn cache(&self) -> &BodyCache {
         &self.cache
+    }
+
+    /// Connections open, refused and so on, for the server to count and metrics to show.
+    pub fn connection_counts(&self) -> &Arc<ConnectionCounts> {
+        &self.connections
     }
 
     pub fn journal(&self) -> &Journal {
@@ -343,6 +351,7 @@ impl App {
             scenarios: self.live.load().catalogue.scenarios().len(),
             journeys: self.journeys.len(),
             journal_entries: self.journal.len(),
+            connections: self.connections.read(),
         })
     }
 

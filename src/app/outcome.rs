@@ -176,6 +176,8 @@ impl App {
         span: &tracing::Span,
         conn: &Connection,
     ) -> Response<Body> {
+        // A deliberate wait, bounded by --fault-max-wait, not by --request-timeout.
+        let _held = conn.hold();
         if let Some(delay) = acting.plan.delay {
             self.hold(delay).await;
         }

@@ -121,6 +121,22 @@ pub struct ServeArgs {
     /// request head (idle kept-alive connections included; a head cut short gets a 408).
     #[arg(long, env = "OTK_MOCK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// A request body must arrive in full within this of its head; else a 408.
+    #[arg(long, env = "OTK_MOCK_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
+    /// A whole request (head, body and the mock's work; not an injected delay) must take no
+    /// longer: a 408 while its body is read, else its connection is closed.
+    #[arg(long, env = "OTK_MOCK_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Open connections at most; one more is closed as soon as it is accepted, counted and
+    /// logged [default: the open-file limit, raised to its hard limit at start, less a
+    /// quarter for everything else].
+    #[arg(long, env = "OTK_MOCK_MAX_CONNECTIONS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+    /// Journey ids longer than this many bytes get a 414 (get-journey and the admin API);
+    /// at most 4096, below the 8 KiB bound on a whole request target.
+    #[arg(long, env = "OTK_MOCK_MAX_JOURNEY_ID", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub max_journey_id: u16,
     /// How many rendered bodies to keep in memory, within --cache-bytes (a body read again
     /// outlasts one-off ones; 0 disables).
     #[arg(long, env = "OTK_MOCK_CACHE_ENTRIES", default_value_t = 1024)]
@@ -291,6 +307,10 @@ impl ServeArgs {
             strict: self.strict,
             max_body_bytes: self.max_body_bytes,
             header_read_timeout: self.header_read_timeout,
+            body_read_timeout: self.body_read_timeout,
+            request_timeout: self.request_timeout,
+            max_connections: self.max_connections.map(|n| n as usize),
+            max_journey_id: usize::from(self.max_journey_id),
             cache_entries: self.cache_entries,
             shutdown_grace: self.shutdown_grace,
             public_url: self.public_url.clone(),
@@ -362,6 +382,8 @@ fn init_logging(format: LogFormat) {
 
 fn serve(args: ServeArgs) -> Result<(), Failure> {
     init_logging(args.log_format);
+    // Before anything opens a file: --max-connections defaults to a share of this limit.
+    crate::server::limits::raise_fd_limit();
     let config = args.config();
     let catalogue = args.catalogue.load()?;
     crate::app::check_catalogue(&config, &catalogue).map_err(Failure::Usage)?;
@@ -378,6 +400,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
         tracing::info!(
             address = %server.local_addr(),
             scenarios,
+            max_connections = server.max_connections(),
             "otk-mock is listening on {}",
             server.base_url()
         );

@@ -1,13 +1,14 @@
 //! A connection as the requests on it can act on it: a few atomics shared by the server's
 //! driver of the connection (`server::connection`, which owns the socket) and the requests it
-//! serves (which may ask it to end, for a connection fault, and keep it busy while in flight).
+//! serves (which may ask it to end, for a connection fault, keep it busy while in flight, and
+//! stop `--request-timeout`'s clock while a fault holds them).
 //!
 //! This is the small interface between the app and the hand-made connection driver: the app
-//! only calls [`Connection::is_attached`], [`Connection::abort`] and [`Connection::begin`];
-//! everything else here is the driver's. An app driven without a socket (in-process, in
+//! only calls [`Connection::is_attached`], [`Connection::abort`], [`Connection::begin`] and
+//! [`Connection::hold`]; everything else here is the driver's. An app driven without a socket (in-process, in
 //! tests) uses [`Connection::detached`], on which connection faults answer as a gateway would.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use atomic_waker::AtomicWaker;
@@ -35,6 +36,22 @@ pub struct Connection {
     pub(crate) read_at_idle: AtomicU64,
     /// The client opened with the HTTP/2 preface.
     pub(crate) h2: AtomicBool,
+    /// Requests held by an injected delay or hang: that time is not counted against
+    /// `--request-timeout` (`--fault-max-wait` bounds it).
+    held: AtomicU32,
+}
+
+/// What the connection's task sees of its requests at a tick, for `--request-timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Underway {
+    /// A request finished since the last tick.
+    Progress,
+    /// No request in flight and no head arriving.
+    Idle,
+    /// A request in flight is held by a fault: the clock stops.
+    Held,
+    /// A head arriving or a request in flight, and none finished since the last tick.
+    Busy,
 }
 
 const IN_FLIGHT: u64 = 0xffff_ffff;
@@ -50,6 +67,7 @@ impl Connection {
             read: AtomicU64::new(0),
             read_at_idle: AtomicU64::new(0),
             h2: AtomicBool::new(false),
+            held: AtomicU32::new(0),
         }
     }
 
@@ -89,6 +107,38 @@ impl Connection {
         quiet
     }
 
+    /// A request on this connection is held by an injected delay or hang until the guard
+    /// drops; meanwhile `--request-timeout` does not count.
+    pub fn hold(&self) -> Held<'_> {
+        self.held.fetch_add(1, Ordering::AcqRel);
+        Held(self)
+    }
+
+    /// The connection's requests at a tick; `finished`, the number of requests finished at
+    /// the previous tick, becomes the number now.
+    pub(crate) fn underway(&self, finished: &mut u32) -> Underway {
+        let now = self.activity.load(Ordering::Acquire);
+        let in_flight = now & IN_FLIGHT;
+        // Begun less in flight, both counted modulo 2^32.
+        let done = ((now >> 32) as u32).wrapping_sub(in_flight as u32);
+        if done != *finished {
+            *finished = done;
+            return Underway::Progress;
+        }
+        if in_flight == 0 && !self.partial_head() {
+            return Underway::Idle;
+        }
+        if self.held.load(Ordering::Acquire) > 0 {
+            return Underway::Held;
+        }
+        Underway::Busy
+    }
+
+    /// A request is in flight (its response not yet sent or dropped).
+    pub(crate) fn in_flight(&self) -> bool {
+        self.activity.load(Ordering::Acquire) & IN_FLIGHT != 0
+    }
+
     /// Part of a request head has arrived since the last request ended.
     pub(crate) fn partial_head(&self) -> bool {
         self.read.load(Ordering::Relaxed) != self.read_at_idle.load(Ordering::Relaxed)
@@ -106,5 +156,15 @@ impl Drop for InFlight {
         conn.read_at_idle
             .store(conn.read.load(Ordering::Relaxed), Ordering::Relaxed);
         conn.activity.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request held by a fault (see [`Connection::hold`]).
+#[derive(Debug)]
+pub struct Held<'a>(&'a Connection);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.held.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -105,6 +105,41 @@ impl ApiError {
         )
     }
 
+    /// 408: the request (its body, or the whole of it) did not arrive in time.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", message)
+    }
+
+    /// 414: the request target, or the journey id in it, is longer than the mock takes.
+    pub fn uri_too_long(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::URI_TOO_LONG, "URI_TOO_LONG", message)
+    }
+
+    /// 414 for a journey id longer than `--max-journey-id`.
+    pub fn journey_id_too_long(limit: usize) -> Self {
+        Self::uri_too_long(format!(
+            "Journey id is longer than the limit of {limit} bytes"
+        ))
+    }
+
+    /// 415: a body the route reads as JSON came with another `Content-Type`.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            message,
+        )
+    }
+
+    /// 431: more request headers, or a larger head, than the server reads.
+    pub fn header_fields_too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            message,
+        )
+    }
+
     /// 500: our fault. The detail is logged by the caller, not sent.
     pub fn internal() -> Self {
         Self::new(
@@ -165,6 +200,28 @@ impl ApiError {
             .unwrap_or_else(|_| Bytes::from_static(br#"{"error":{"name":"error"}}"#))
     }
 
+    /// The whole HTTP/1.1 response as bytes, with `connection: close`, for the answers the
+    /// server writes to the socket itself (the header read timeout, the errors hyper answers
+    /// on its own): `more_headers`, whole `name: value\r\n` lines, go after ours.
+    pub fn http1_bytes(&self, more_headers: &[u8]) -> Vec<u8> {
+        let body = self.body();
+        let reason = self.status.canonical_reason().unwrap_or("Error");
+        let mut out = Vec::with_capacity(160 + more_headers.len() + body.len());
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(self.status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(reason.as_bytes());
+        out.extend_from_slice(b"\r\nconnection: close\r\ncontent-type: ");
+        out.extend_from_slice(JSON_UTF8.as_bytes());
+        out.extend_from_slice(b"\r\ncontent-length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(more_headers);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&body);
+        out
+    }
+
     /// The response: the only place an error becomes HTTP.
     pub fn into_response(self) -> Response<Body> {
         let mut response = Response::new(full(self.body()));
@@ -197,6 +254,23 @@ impl std::error::Error for ApiError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_raw_response_is_the_same_error_framed_by_its_length() {
+        let error = ApiError::request_timeout("late");
+        let bytes = error.http1_bytes(b"date: x\r\n");
+        let text = String::from_utf8(bytes).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert_eq!(
+            head,
+            format!(
+                "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\
+                 content-type: application/json; charset=utf-8\r\ncontent-length: {}\r\ndate: x",
+                body.len()
+            )
+        );
+        assert_eq!(body.as_bytes(), &error.body()[..]);
+    }
 
     #[test]
     fn body_is_the_provider_envelope() {

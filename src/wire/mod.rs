@@ -17,7 +17,7 @@ mod error;
 pub use body::{full, Body, BodyCut};
 pub use error::{ApiError, JSON_UTF8, JSON_UTF8_VALUE};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Limited};
 use hyper::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Response, StatusCode};
@@ -165,6 +165,31 @@ where
             "the request body could not be read: {e}"
         ))),
     }
+}
+
+/// Read and drop what is left of a request body, at most `budget` bytes of it; whether it
+/// ended. An HTTP/2 request answered before its body ended (a 413, an error found from the
+/// head) is drained first, so that the answer ends the stream: otherwise h2 follows the
+/// answer with `RST_STREAM(NO_ERROR)`, which RFC 9113 §8.1 allows but which some clients
+/// (curl 7.88) report as an error instead of showing the answer.
+pub async fn drain<B>(mut body: B, mut budget: usize) -> bool
+where
+    B: hyper::body::Body + Unpin,
+{
+    while !body.is_end_stream() {
+        match body.frame().await {
+            None => return true,
+            Some(Err(_)) => return false,
+            Some(Ok(frame)) => {
+                let len = frame.data_ref().map_or(0, |data| data.remaining());
+                match budget.checked_sub(len) {
+                    Some(left) => budget = left,
+                    None => return false,
+                }
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]
