@@ -177,6 +177,9 @@ pub struct Gauges {
     pub scenarios: usize,
     pub journeys: usize,
     pub journal_entries: usize,
+    /// `--verify-fast-path`: bodies checked against Tera, and those that differed.
+    pub fast_path_checks: u64,
+    pub fast_path_differences: u64,
 }
 
 /// Every counter of one server.
@@ -496,7 +499,29 @@ impl Collector for Snapshot {
             "Catalogue reloads under --watch, by result.",
             "result",
             [("ok", self.reloads_ok), ("error", self.reloads_failed)],
-        )
+        )?;
+
+        for (name, help, value) in [
+            (
+                "otk_mock_fast_path_checks",
+                "Fast-path bodies also rendered with Tera under --verify-fast-path.",
+                g.fast_path_checks,
+            ),
+            (
+                "otk_mock_fast_path_differences",
+                "Checked fast-path bodies that differed from Tera's (Tera's was served).",
+                g.fast_path_differences,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        Ok(())
     }
 }
 
@@ -714,6 +739,8 @@ mod tests {
                 "otk_mock_journeys",
                 "otk_mock_journal_entries",
                 "otk_mock_catalogue_reloads",
+                "otk_mock_fast_path_checks",
+                "otk_mock_fast_path_differences",
             ]
         );
     }

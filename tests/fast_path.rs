@@ -52,3 +52,78 @@ fn every_bundled_scenario_gives_teras_bytes_for_2000_journey_ids() {
         }
     });
 }
+
+mod common;
+
+use hyper::Method;
+use otk_mock::config::Config;
+
+async fn metric(server: &common::Mock, name: &str) -> u64 {
+    let reply = server.send(Method::GET, "/__admin/metrics", &[], "").await;
+    let text = reply.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+#[tokio::test]
+async fn verify_fast_path_catches_a_wrong_fast_path_and_serves_teras_body() {
+    let server = common::start_with(Config {
+        verify_fast_path: 2,
+        cache_entries: 0,
+        ..Config::ephemeral()
+    })
+    .await;
+    let get = |id: &str| {
+        let path = format!("/api/v3/otk-service/get-journey/{id}");
+        let server = &server;
+        async move {
+            server
+                .send(Method::POST, &path, &[("authorization", common::TOKEN)], "")
+                .await
+        }
+    };
+    // Right bodies: every second one is checked, none differs.
+    for i in 0..4 {
+        assert_eq!(get(&format!("vpn-{i}")).await.status, 200);
+    }
+    assert_eq!(metric(&server, "otk_mock_fast_path_checks_total").await, 2);
+    assert_eq!(
+        metric(&server, "otk_mock_fast_path_differences_total").await,
+        0
+    );
+
+    // A fast path gone wrong (the test hook adds a field to every new skeleton).
+    let catalogue = server.app().catalogue();
+    assert!(catalogue.corrupt_fast_path("success"));
+    let expected = catalogue
+        .stateless_bytes(catalogue.find("success").unwrap(), "Q1")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&expected).contains("otkMockCorrupted"));
+    let mut bodies = Vec::new();
+    for id in ["Q2", "Q3"] {
+        let reply = get(id).await;
+        assert_eq!(reply.status, 200);
+        bodies.push(reply.text());
+    }
+    // The checked one was caught and Tera's served; the scenario is on Tera from then on.
+    assert_eq!(
+        metric(&server, "otk_mock_fast_path_differences_total").await,
+        1
+    );
+    assert!(bodies.iter().any(|b| !b.contains("otkMockCorrupted")));
+    assert!(!catalogue
+        .renderer()
+        .is_fast(catalogue.find("success").unwrap()));
+    let after = get("Q4").await.text();
+    assert!(!after.contains("otkMockCorrupted"), "{after}");
+    let (journey, person) = catalogue.stateless_journey("Q4");
+    let tera = catalogue
+        .renderer()
+        .render_tera(catalogue.find("success").unwrap(), &journey, &person)
+        .unwrap();
+    assert_eq!(
+        after,
+        format!("{{\"result\":{}}}", String::from_utf8_lossy(&tera))
+    );
+}

@@ -389,6 +389,7 @@ async fn a_render_failure_at_run_time_is_a_provider_500_without_detail() {
         source: otk_mock::scenario::loader::CatalogueSource {
             scenarios_dir: Some(scenarios),
             templates_dir: Some(dir.path().join("templates")),
+            no_bundled: false,
         },
         ..Config::ephemeral()
     })

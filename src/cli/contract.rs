@@ -104,6 +104,7 @@ fn load(args: &CatalogueArgs) -> Result<Catalogue, Failure> {
     let source = CatalogueSource {
         scenarios_dir: args.scenarios.clone(),
         templates_dir: args.templates.clone(),
+        no_bundled: false,
     };
     Catalogue::load(&source, args.seed).map_err(Failure::Catalogue)
 }
