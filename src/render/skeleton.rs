@@ -30,7 +30,7 @@ use tera::Tera;
 
 use super::analysis::{self, HoleKind, Path, MARK_CLOSE, MARK_OPEN};
 use super::collect::{Capture, Collected, Trie};
-use super::print::{printer, AsJourney, AsPerson, Printer, Sources};
+use super::print::{printer, scalar, AsJourney, AsPerson, Printer, Sources};
 
 /// Skeletons kept per scenario; past this a new shape is rendered the ordinary way.
 const MAX_SKELETONS: usize = 256;
@@ -44,11 +44,15 @@ struct Hole {
 #[derive(Debug)]
 enum Segment {
     Text(Box<str>),
-    /// A hole inside a JSON string, or a `json_encode` hole that is a whole JSON value.
-    Hole(usize),
-    /// A text hole printed bare, as a whole JSON value: only a number, `true`, `false` or
-    /// `null` keeps the document valid, so each value is checked.
-    Bare(usize),
+    /// A hole inside a JSON string, or a `json_encode` hole that is a whole JSON value; or,
+    /// `bare`, a text hole printed as a whole JSON value, where only a number, `true`, `false`
+    /// or `null` keeps the document valid, so each value is checked. (Two variants, not three:
+    /// a hole then fits beside the text's pointer, and the loop over segments stays as cheap
+    /// as it was before bare holes were told apart.)
+    Hole {
+        index: u32,
+        bare: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -58,6 +62,10 @@ struct Skeleton {
     literal_len: usize,
 }
 
+/// A hole that cannot be filled; the fill falls back ([`Fallback::Unprintable`]). Zero-sized,
+/// so that the loop over a document's holes carries no error value.
+struct Unfilled;
+
 impl Skeleton {
     /// The body: the literal text, each hole filled by its printer when the journey and person
     /// are given as such (`direct`) and the hole has one, else with the value the walk collected.
@@ -66,27 +74,52 @@ impl Skeleton {
         values: &Collected,
         direct: Option<(Sources<'_>, &Printers)>,
         out: &mut Vec<u8>,
-    ) -> Result<(), Fallback> {
+    ) -> Result<(), Unfilled> {
         out.reserve(self.literal_len + values.buf.len());
         for segment in &self.segments {
-            let (i, bare) = match segment {
-                Segment::Text(text) => {
-                    out.extend_from_slice(text.as_bytes());
-                    continue;
+            match segment {
+                Segment::Text(text) => out.extend_from_slice(text.as_bytes()),
+                Segment::Hole { index, bare } => {
+                    let start = out.len();
+                    let scalar = fill_hole(*index as usize, values, direct, out)?;
+                    // A few numbers per document: a printer known to write only numbers and
+                    // booleans must have written something; anything else is scanned.
+                    if *bare {
+                        let written = &out[start..];
+                        if !(if scalar {
+                            !written.is_empty()
+                        } else {
+                            is_scalar_token(written)
+                        }) {
+                            return Err(Unfilled);
+                        }
+                    }
                 }
-                Segment::Hole(i) => (*i, false),
-                Segment::Bare(i) => (*i, true),
-            };
-            let start = out.len();
-            match direct.and_then(|(from, p)| Some((from, p.get(i)?))) {
-                Some((from, printer)) => printer.print(from, out),
-                None => out.extend_from_slice(values.get(i).ok_or(Fallback::Unprintable)?),
-            }
-            if bare && !is_scalar_token(&out[start..]) {
-                return Err(Fallback::Unprintable);
             }
         }
         Ok(())
+    }
+}
+
+/// Hole `i`, by its printer when the journey and person are given as such and it has one,
+/// else with the value the walk collected. Whether a scalar printer wrote it (see
+/// [`print::scalar`](super::print::scalar)).
+#[inline(always)]
+fn fill_hole(
+    i: usize,
+    values: &Collected,
+    direct: Option<(Sources<'_>, &Printers)>,
+    out: &mut Vec<u8>,
+) -> Result<bool, Unfilled> {
+    match direct.and_then(|(from, p)| Some((from, p.get(i)?))) {
+        Some((from, (printer, scalar))) => {
+            printer.print(from, out);
+            Ok(*scalar)
+        }
+        None => {
+            out.extend_from_slice(values.get(i).ok_or(Unfilled)?);
+            Ok(false)
+        }
     }
 }
 
@@ -123,11 +156,12 @@ fn is_scalar_token(text: &[u8]) -> bool {
     rest.is_empty()
 }
 
-/// The printer of each hole that has one (by hole index).
-struct Printers(Vec<Option<Printer>>);
+/// The printer of each hole that has one (by hole index), and whether it writes only
+/// numbers and booleans.
+struct Printers(Vec<Option<(Printer, bool)>>);
 
 impl Printers {
-    fn get(&self, hole: usize) -> Option<&Printer> {
+    fn get(&self, hole: usize) -> Option<&(Printer, bool)> {
         self.0.get(hole)?.as_ref()
     }
 }
@@ -214,11 +248,12 @@ impl Plan {
                 HoleKind::Json => Capture::Json,
             };
             trie.insert(&hole.path, i, capture);
-            let print = printer(&hole.path, hole.kind == HoleKind::Json);
+            let json = hole.kind == HoleKind::Json;
+            let print = printer(&hole.path, json);
             if print.is_none() {
                 walked.insert(&hole.path, i, capture);
             }
-            printers.push(print);
+            printers.push(print.map(|p| (p, !json && scalar(&hole.path))));
         }
         for (i, (path, _)) in structural.iter().enumerate() {
             trie.insert(path, holes.len() + i, Capture::Json);
@@ -373,14 +408,18 @@ impl Plan {
             // bounced between cores on every fill.
             let skeletons = self.skeletons.load();
             if let Some(skeleton) = skeletons.get(key.as_slice()) {
-                return skeleton.write(values, direct, out);
+                return skeleton
+                    .write(values, direct, out)
+                    .map_err(|_| Fallback::Unprintable);
             }
         }
         if self.shapes() >= MAX_SKELETONS {
             return Err(Fallback::TooManyShapes);
         }
         let skeleton = Arc::new(self.make_skeleton(&roots(), render)?);
-        skeleton.write(values, direct, out)?;
+        skeleton
+            .write(values, direct, out)
+            .map_err(|_| Fallback::Unprintable)?;
         // Two threads making the same shape at once both succeed; the first one stays.
         self.skeletons.rcu(|shapes| {
             let mut shapes = Shapes::clone(shapes);
@@ -425,7 +464,7 @@ impl Plan {
             .iter()
             .map(|s| match s {
                 Segment::Text(text) => text.len(),
-                Segment::Hole(_) | Segment::Bare(_) => 0,
+                Segment::Hole { .. } => 0,
             })
             .sum();
         Ok(skeleton)
@@ -488,9 +527,9 @@ fn cut(text: &str, holes: &[Hole]) -> Result<Skeleton, Fallback> {
             return reject("a marker cut short in the output".into());
         };
         let Some(hole) = rest[..end]
-            .parse::<usize>()
+            .parse::<u32>()
             .ok()
-            .and_then(|i| Some((i, holes.get(i)?)))
+            .and_then(|i| Some((i, holes.get(i as usize)?)))
         else {
             return reject("a malformed marker in the output".into());
         };
@@ -502,12 +541,12 @@ fn cut(text: &str, holes: &[Hole]) -> Result<Skeleton, Fallback> {
             // string, which minifying leaves alone.
             HoleKind::Plain if in_string && !escaped => {
                 flush(&mut literal, &mut probe, &mut segments);
-                segments.push(Segment::Hole(index));
+                segments.push(Segment::Hole { index, bare: false });
             }
             HoleKind::Plain if opens(&literal) && closes(rest) => {
                 flush(&mut literal, &mut probe, &mut segments);
                 probe.push('0');
-                segments.push(Segment::Bare(index));
+                segments.push(Segment::Hole { index, bare: true });
             }
             HoleKind::Plain => {
                 return reject(format!(
@@ -526,7 +565,7 @@ fn cut(text: &str, holes: &[Hole]) -> Result<Skeleton, Fallback> {
                         in_string = false;
                         flush(&mut literal, &mut probe, &mut segments);
                         probe.push_str("null");
-                        segments.push(Segment::Hole(index));
+                        segments.push(Segment::Hole { index, bare: false });
                     }
                     _ => {
                         return reject(format!(
@@ -783,5 +822,46 @@ mod tests {
             fast(&plan, &t, "t.json.tera", &roots),
             r#"{"a":"LOW","b":"low"}"#
         );
+    }
+
+    #[test]
+    fn scalar_printers_write_only_numbers_booleans_or_nothing() {
+        use crate::render::person::{generate, journey_rng};
+        let paths = [
+            "person.latitude",
+            "person.longitude",
+            "person.document.dType",
+            "journey.flowVersion",
+            "journey.createdAt",
+            "journey.startedAt",
+            "journey.completedAt",
+            "journey.callbackSent",
+        ];
+        for n in 0..200 {
+            let mut rng = journey_rng(n, "scalar");
+            let mut person = generate(&mut rng);
+            let mut journey = crate::render::facts::Journey::stateless("j", "c", &mut rng, &person);
+            if n % 2 == 0 {
+                journey.started_at = None;
+                journey.completed_at = None;
+                person.latitude = f64::NAN;
+                person.longitude = -0.0;
+            }
+            for path in paths {
+                let path: Vec<String> = path.split('.').map(str::to_string).collect();
+                assert!(scalar(&path), "{path:?}");
+                let print = printer(&path, false).expect("a printer");
+                let mut out = Vec::new();
+                print.print(
+                    Sources {
+                        journey: &journey,
+                        person: &person,
+                    },
+                    &mut out,
+                );
+                assert!(out.is_empty() || is_scalar_token(&out), "{path:?}: {out:?}");
+            }
+        }
+        assert!(!scalar(&["person".into(), "firstName".into()]));
     }
 }
