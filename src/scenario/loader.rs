@@ -31,7 +31,7 @@ pub struct CatalogueFiles {
 
 /// Where the catalogue comes from: a directory given on the command line, or the bundle.
 /// Scenarios come from one or the other; templates from the directory laid over the bundle
-/// (see [`overlay`]), or from the directory alone under `no_bundled`.
+/// (the directory's files win), or from the directory alone under `no_bundled`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CatalogueSource {
     pub scenarios_dir: Option<PathBuf>,
