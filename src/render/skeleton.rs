@@ -45,15 +45,16 @@ struct Hole {
 enum Segment {
     Text(Box<str>),
     /// A hole inside a JSON string, or a `json_encode` hole that is a whole JSON value; or,
-    /// `bare`, a text hole printed as a whole JSON value, where only a number, `true`, `false`
-    /// or `null` keeps the document valid, so each value is checked. (Two variants, not three:
-    /// a hole then fits beside the text's pointer, and the loop over segments stays as cheap
-    /// as it was before bare holes were told apart.)
-    Hole {
-        index: u32,
-        bare: bool,
-    },
+    /// with [`BARE`] set in the index, a text hole printed as a whole JSON value, where only a
+    /// number, `true`, `false` or `null` keeps the document valid, so each value is checked.
+    /// No printer or collected value has such an index, so a bare hole is found where the
+    /// lookups miss and the common hole pays nothing for it (about 170 segments a document:
+    /// every instruction of the fill loop shows in a new journey).
+    Hole(usize),
 }
+
+/// The bit of a [`Segment::Hole`] index that marks a bare hole.
+const BARE: usize = 1 << (usize::BITS - 1);
 
 #[derive(Debug)]
 struct Skeleton {
@@ -76,23 +77,19 @@ impl Skeleton {
         out: &mut Vec<u8>,
     ) -> Result<(), Unfilled> {
         out.reserve(self.literal_len + values.buf.len());
-        // Two loops, one per source of values: a hole then costs one lookup and a call (about
-        // 170 segments a document, so every instruction of this loop shows in a new journey).
+        // Two loops, one per source of values: a hole then costs one lookup and a call.
         match direct {
             Some((from, printers)) => {
                 for segment in &self.segments {
                     match segment {
                         Segment::Text(text) => out.extend_from_slice(text.as_bytes()),
-                        Segment::Hole { index, bare: false } => {
-                            let i = *index as usize;
-                            match printers.get(i) {
-                                Some(printer) => printer.print(from, out),
-                                None => out.extend_from_slice(values.get(i).ok_or(Unfilled)?),
-                            }
-                        }
-                        Segment::Hole { index, bare: true } => {
-                            write_bare(*index as usize, values, direct, out)?
-                        }
+                        Segment::Hole(i) => match printers.get(*i) {
+                            Some(printer) => printer.print(from, out),
+                            None => match values.get(*i) {
+                                Some(value) => out.extend_from_slice(value),
+                                None => write_bare(*i, values, direct, out)?,
+                            },
+                        },
                     }
                 }
             }
@@ -100,12 +97,10 @@ impl Skeleton {
                 for segment in &self.segments {
                     match segment {
                         Segment::Text(text) => out.extend_from_slice(text.as_bytes()),
-                        Segment::Hole { index, bare: false } => {
-                            out.extend_from_slice(values.get(*index as usize).ok_or(Unfilled)?)
-                        }
-                        Segment::Hole { index, bare: true } => {
-                            write_bare(*index as usize, values, direct, out)?
-                        }
+                        Segment::Hole(i) => match values.get(*i) {
+                            Some(value) => out.extend_from_slice(value),
+                            None => write_bare(*i, values, direct, out)?,
+                        },
                     }
                 }
             }
@@ -114,16 +109,21 @@ impl Skeleton {
     }
 }
 
-/// A bare hole (a few numbers per document): a printer known to write only numbers and
-/// booleans (see [`print::scalar`](super::print::scalar)) must have written something;
-/// anything else is checked to be one JSON number, `true`, `false` or `null`.
+/// Hole `index` that no lookup found: a bare hole (a few numbers per document), or a value
+/// missing. A printer known to write only numbers and booleans (see
+/// [`print::scalar`](super::print::scalar)) must have written something; anything else is
+/// checked to be one JSON number, `true`, `false` or `null`.
 #[inline(never)]
 fn write_bare(
-    i: usize,
+    index: usize,
     values: &Collected,
     direct: Option<(Sources<'_>, &Printers)>,
     out: &mut Vec<u8>,
 ) -> Result<(), Unfilled> {
+    if index & BARE == 0 {
+        return Err(Unfilled);
+    }
+    let i = index & !BARE;
     let start = out.len();
     let scalar = match direct.and_then(|(from, p)| Some((from, p.get(i)?, p.scalar(i)))) {
         Some((from, printer, scalar)) => {
@@ -490,7 +490,7 @@ impl Plan {
             .iter()
             .map(|s| match s {
                 Segment::Text(text) => text.len(),
-                Segment::Hole { .. } => 0,
+                Segment::Hole(_) => 0,
             })
             .sum();
         Ok(skeleton)
@@ -567,12 +567,12 @@ fn cut(text: &str, holes: &[Hole]) -> Result<Skeleton, Fallback> {
             // string, which minifying leaves alone.
             HoleKind::Plain if in_string && !escaped => {
                 flush(&mut literal, &mut probe, &mut segments);
-                segments.push(Segment::Hole { index, bare: false });
+                segments.push(Segment::Hole(index as usize));
             }
             HoleKind::Plain if opens(&literal) && closes(rest) => {
                 flush(&mut literal, &mut probe, &mut segments);
                 probe.push('0');
-                segments.push(Segment::Hole { index, bare: true });
+                segments.push(Segment::Hole(index as usize | BARE));
             }
             HoleKind::Plain => {
                 return reject(format!(
@@ -591,7 +591,7 @@ fn cut(text: &str, holes: &[Hole]) -> Result<Skeleton, Fallback> {
                         in_string = false;
                         flush(&mut literal, &mut probe, &mut segments);
                         probe.push_str("null");
-                        segments.push(Segment::Hole { index, bare: false });
+                        segments.push(Segment::Hole(index as usize));
                     }
                     _ => {
                         return reject(format!(
