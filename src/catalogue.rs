@@ -5,11 +5,13 @@
 //! object, or every error it found, each naming its file. Nothing half-loaded is ever served.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::render::facts::{uuid, Journey};
 use crate::render::person::{self, Person};
+use crate::render::shadow::Shadow;
 use crate::render::{RenderError, Renderer};
 use crate::scenario::loader::{self, CatalogueSource, LoadError, LoadErrors};
 use crate::scenario::{PrefixIndex, Scenario};
@@ -100,21 +102,18 @@ impl Catalogue {
                 continue;
             }
             let id = sample_journey_id(&scenario.name);
-            if let Err(e) = catalogue.render_stateless(scenario, &id) {
+            let (journey, person) = catalogue.stateless_journey(&id);
+            // Tera's own render is the check: its errors name the template and the line.
+            if let Err(e) = catalogue.renderer.render_tera(scenario, &journey, &person) {
                 errors.push(LoadError::new(&scenario.source, e.to_string()).field("template"));
                 continue;
             }
             // The fast path must give Tera's bytes; a few journeys of each document kind
             // show whether it does before it is trusted.
-            for i in 0..FAST_PATH_SAMPLES {
-                let (journey, person) = catalogue.stateless_journey(&format!("{id}-{i}"));
-                if !catalogue
-                    .renderer
-                    .verify_fast_path(scenario, &journey, &person)
-                {
-                    break;
-                }
-            }
+            let samples: Vec<(Journey, Person)> = (0..FAST_PATH_SAMPLES)
+                .map(|i| catalogue.stateless_journey(&format!("{id}-{i}")))
+                .collect();
+            catalogue.renderer.check_fast_path(scenario, &samples);
         }
         if errors.is_empty() {
             Ok(catalogue)
@@ -152,6 +151,19 @@ impl Catalogue {
 
     pub fn renderer(&self) -> &Renderer {
         &self.renderer
+    }
+
+    /// Check every `shadow.every`-th fast-path body against Tera (`--verify-fast-path`); the
+    /// server gives each catalogue it serves the same counters.
+    pub fn set_shadow(&mut self, shadow: Option<Arc<Shadow>>) {
+        self.renderer.set_shadow(shadow);
+    }
+
+    /// Test hook for `--verify-fast-path`: the fast path of `scenario` (name) gives wrong
+    /// bodies from now on. Whether it has a fast path.
+    #[doc(hidden)]
+    pub fn corrupt_fast_path(&self, scenario: &str) -> bool {
+        self.renderer.corrupt_fast_path(scenario)
     }
 
     /// The person and the stateless journey for an id.

@@ -46,6 +46,9 @@ pub struct Config {
     /// How many rendered bodies are kept, within a byte budget of 16 KiB per entry (see
     /// `BodyCache::new`).
     pub cache_entries: usize,
+    /// Every this many fast-path bodies, one is rendered with Tera too and Tera's is served if
+    /// they differ (`--verify-fast-path`); 0: never.
+    pub verify_fast_path: u64,
     /// How long shutdown waits for open connections.
     pub shutdown_grace: Duration,
     /// The base of `journeyUrl` that users' browsers reach; `None`: `http://<bound address>`
@@ -99,6 +102,7 @@ impl Default for Config {
             max_connections: None,
             max_journey_id: 256,
             cache_entries: 1024,
+            verify_fast_path: 0,
             shutdown_grace: Duration::from_secs(5),
             public_url: None,
             max_journeys: 10_000,

@@ -42,9 +42,11 @@
 //! ```
 //!
 //! - `scenario` is the model of one outcome and its loader; `render` turns (scenario, journey
-//!   facts, fake person) into a document through Tera, or by filling a skeleton Tera rendered
-//!   once; `catalogue` loads and checks scenarios and templates together, rendering each
-//!   before anything is served; `live` is the catalogue being served (`reload` swaps it).
+//!   facts, fake person) into a document through one entry point for every journey, created
+//!   or stateless: it fills a skeleton Tera rendered once where an allow-list analysis of the
+//!   template permits, and runs Tera otherwise; `catalogue` loads and checks scenarios and
+//!   templates together, rendering each before anything is served; `live` is the catalogue
+//!   being served (`reload` swaps it).
 //! - `journey` holds created journeys (store, lifecycle, creation, completion, timers) and
 //!   hands finished ones to `callback`, which delivers them with retries and keeps a log; a
 //!   journey with a `callbackUrl` reserves its callback's intake slot when it is created, so

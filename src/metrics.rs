@@ -224,6 +224,9 @@ pub struct Gauges {
     pub journal_entries: usize,
     /// Open connections, the cap, connections refused at the cap, accept errors.
     pub connections: [u64; 4],
+    /// `--verify-fast-path`: bodies checked against Tera, and those that differed.
+    pub fast_path_checks: u64,
+    pub fast_path_differences: u64,
 }
 
 /// Every counter of one server.
@@ -592,7 +595,29 @@ impl Collector for Snapshot {
             "Catalogue reloads under --watch, by result.",
             "result",
             [("ok", self.reloads_ok), ("error", self.reloads_failed)],
-        )
+        )?;
+
+        for (name, help, value) in [
+            (
+                "otk_mock_fast_path_checks",
+                "Fast-path bodies also rendered with Tera under --verify-fast-path.",
+                g.fast_path_checks,
+            ),
+            (
+                "otk_mock_fast_path_differences",
+                "Checked fast-path bodies that differed from Tera's (Tera's was served).",
+                g.fast_path_differences,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        Ok(())
     }
 }
 
@@ -816,6 +841,8 @@ mod tests {
                 "otk_mock_connections_refused",
                 "otk_mock_accept_errors",
                 "otk_mock_catalogue_reloads",
+                "otk_mock_fast_path_checks",
+                "otk_mock_fast_path_differences",
             ]
         );
     }

@@ -388,6 +388,22 @@ impl MockServerBuilder {
         self
     }
 
+    /// Render every `n`-th body the fast path writes with Tera too, and answer Tera's on a
+    /// difference, as `otk-mock serve --verify-fast-path N` does (0, the default: never).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), otk_mock::StartError> {
+    /// let server = otk_mock::MockServer::builder().verify_fast_path(1).start().await?;
+    /// # drop(server);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn verify_fast_path(mut self, n: u64) -> Self {
+        self.config.verify_fast_path = n;
+        self
+    }
+
     /// Every setting at once, as `otk-mock serve` has them (for this crate's own tests).
     #[doc(hidden)]
     pub fn config(mut self, config: Config) -> Self {

@@ -403,3 +403,226 @@ async fn serve_takes_tokens_from_the_environment_and_stops_on_sigterm() {
     assert!(status.success(), "exit after SIGTERM: {status:?}");
     drop(lines);
 }
+
+/// A user's scenario, in directories of its own, built on the bundled base template.
+const MINE: &str = r#"description = "mine"
+template = "custom/mine.json.tera"
+status = "COMPLETED"
+step = "COMPLETE"
+message = "Journey Completed"
+"#;
+
+const MINE_TEMPLATE: &str = r#"{% extends "journey/base.json.tera" %}
+{% block passiveLiveliness %}"passiveLiveliness": {"status": "200", "liveness": false, "score": 0.07}{% endblock passiveLiveliness %}
+"#;
+
+#[test]
+fn a_user_scenario_extends_the_bundled_base_from_its_own_templates_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    let templates = dir.path().join("templates");
+    write(&scenarios, "success.toml", GOOD_SCENARIO);
+    write(&scenarios, "mine.toml", MINE);
+    write(&templates, "custom/mine.json.tera", MINE_TEMPLATE);
+    let (s, t) = (scenarios.to_str().unwrap(), templates.to_str().unwrap());
+    let out = run(&["validate", "--scenarios", s, "--templates", t]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("all on the fast path"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&[
+        "render",
+        "mine",
+        "--compact",
+        "--scenarios",
+        s,
+        "--templates",
+        t,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let body: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let liveness = &body["result"]["selfieAnalysis"]["passiveLiveliness"];
+    assert_eq!(liveness["score"], 0.07, "{liveness}");
+    // The rest is the bundled base's.
+    assert_eq!(body["result"]["currentStatus"], "COMPLETED");
+
+    // A file of the user's wins over the bundled one of the same name.
+    write(
+        &templates,
+        "journey/success.json.tera",
+        r#"{"journeyId": "{{ journey.id }}", "own": true}"#,
+    );
+    let out = run(&[
+        "render",
+        "success",
+        "--compact",
+        "--scenarios",
+        s,
+        "--templates",
+        t,
+    ]);
+    assert!(stdout(&out).contains(r#""own":true"#), "{}", stdout(&out));
+
+    // --no-bundled: only the user's templates; the base is not there to extend.
+    let out = run(&[
+        "validate",
+        "--scenarios",
+        s,
+        "--templates",
+        t,
+        "--no-bundled",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("extends \"journey/base.json.tera\""), "{err}");
+    assert!(err.contains("mine.json.tera:1"), "{err}");
+    // ...and it needs directories to take the templates from.
+    let out = otk_mock()
+        .args(["validate"])
+        .env("OTK_MOCK_NO_BUNDLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--no-bundled: leaves out the bundled templates"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn validate_refuses_what_serve_refuses_with_the_same_message() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "mine.toml", GOOD_SCENARIO);
+    let s = dir.path().to_str().unwrap();
+    let validate = run(&["validate", "--scenarios", s]);
+    let serve = run(&["serve", "--bind", "127.0.0.1:0", "--scenarios", s]);
+    for out in [&validate, &serve] {
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+        assert!(
+            stderr(out).contains(
+                "--default-scenario \"success\" is not in the catalogue; known scenarios: mine"
+            ),
+            "{}",
+            stderr(out)
+        );
+    }
+    assert_eq!(stderr(&validate), stderr(&serve));
+    // With a default it has, it passes, and says what serve would warn about.
+    let out = otk_mock()
+        .args(["validate", "--scenarios", s])
+        .env("OTK_MOCK_DEFAULT_SCENARIO", "mine")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--in-progress-scenario \"in_progress\" names no scenario"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("--expired-scenario \"link_expired\" names no scenario"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn validate_says_what_keeps_a_scenario_off_the_fast_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    let templates = dir.path().join("templates");
+    write(&scenarios, "success.toml", GOOD_SCENARIO);
+    for name in ["filtered", "env"] {
+        write(
+            &scenarios,
+            &format!("{name}.toml"),
+            &MINE.replace("custom/mine", &format!("custom/{name}")),
+        );
+    }
+    // The issue's template: the name goes through a filter section, so it decides the
+    // output, and it differs from journey to journey.
+    write(
+        &templates,
+        "custom/filtered.json.tera",
+        r#"{% extends "journey/base.json.tera" %}{% block flow %}"flow": {"n": {% filter replace(from="'", to="") %}"{{ person.lastName }}"{% endfilter %}}{% endblock flow %}"#,
+    );
+    write(
+        &templates,
+        "custom/env.json.tera",
+        r#"{% extends "journey/base.json.tera" %}{% block flow %}"flow": {"home": "{{ get_env(name="HOME", default="") }}"}{% endblock flow %}"#,
+    );
+    let (s, t) = (scenarios.to_str().unwrap(), templates.to_str().unwrap());
+    let out = run(&["validate", "--scenarios", s, "--templates", t]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("on the fast path: success\n"), "{text}");
+    assert!(
+        text.contains("filtered: its output depends on `person.lastName` (a print in a `{% filter replace %}` section), which differs from journey to journey"),
+        "{text}"
+    );
+    assert!(
+        text.contains("env: the function `get_env()` in `custom/env.json.tera`"),
+        "{text}"
+    );
+    // Off the fast path, the filter is applied: no apostrophe survives in any name.
+    for i in 0..40 {
+        let id = format!("filtered-{i}");
+        let out = run(&[
+            "render",
+            "filtered",
+            "--journey-id",
+            &id,
+            "--compact",
+            "--scenarios",
+            s,
+            "--templates",
+            t,
+        ]);
+        let body: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert!(
+            !body["result"]["flow"]["n"].as_str().unwrap().contains('\''),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn the_same_alias_twice_is_an_error_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "success.toml",
+        &format!("{GOOD_SCENARIO}aliases = [\"x1\", \"x1\"]\n"),
+    );
+    let out = run(&["validate", "--scenarios", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let file = dir.path().join("success.toml");
+    assert!(
+        stderr(&out).contains(&format!(
+            "{}:6: field `aliases`: alias \"x1\" is listed twice",
+            file.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn verify_fast_path_takes_a_positive_count() {
+    for bad in ["0", "-1", "often"] {
+        let flag = format!("--verify-fast-path={bad}");
+        let out = run(&["serve", "--bind", "127.0.0.1:0", &flag]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("--verify-fast-path"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = run(&["serve", "--help"]);
+    assert!(stdout(&out).contains("OTK_MOCK_VERIFY_FAST_PATH"));
+    assert!(stdout(&out).contains("OTK_MOCK_NO_BUNDLED"));
+}

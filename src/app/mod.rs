@@ -31,6 +31,7 @@ use crate::journey::service::{JourneySettings, StoreObserver};
 use crate::journey::{JourneyRecord, JourneyStore, Journeys, MemoryStore};
 use crate::live::{Live, Loaded, ScenarioInfo};
 use crate::metrics::{ConnectionCounts, Gauges, Metrics};
+use crate::render::shadow::Shadow;
 use crate::scenario::{Scenario, Selection};
 use crate::wire::{ApiError, RouteKind, ENVELOPE_OPEN};
 
@@ -51,13 +52,17 @@ pub struct App {
     /// `started` as epoch milliseconds: request times are read from the monotonic clock
     /// that also times them, and one clock read is saved per request.
     started_ms: i64,
+    /// `--verify-fast-path`: given to every catalogue served, so its counts outlive reloads.
+    shadow: Option<Arc<Shadow>>,
 }
 
 impl App {
     /// The app for `config`; `journeyUrl`s start with `config.public_url`, or with
     /// `http://<config.bind>` when it is not set (the server sets it from the bound address).
-    pub fn new(config: Config, catalogue: Catalogue) -> Self {
+    pub fn new(config: Config, mut catalogue: Catalogue) -> Self {
         warn_missing_lifecycle_scenarios(&config, &catalogue);
+        let shadow = Shadow::new(config.verify_fast_path).map(Arc::new);
+        catalogue.set_shadow(shadow.clone());
         let metrics = Metrics::default();
         let live = Arc::new(Live::new(catalogue, &metrics));
         let store: Arc<dyn JourneyStore> =
@@ -81,6 +86,7 @@ impl App {
             },
         );
         App {
+            shadow,
             cache: BodyCache::with_budget(config.cache_entries, config.cache_bytes),
             journal: Journal::new(config.journal_entries, config.journal_bytes),
             faults: Rules::new(config.seed),
@@ -270,8 +276,12 @@ impl App {
         if let Some(body) = self.cache.get(&record.id, variant) {
             return Ok(body);
         }
-        let document = self.journeys.document(record, false)?;
-        let body = crate::wire::envelope(&document)?;
+        // Into its envelope, as a stateless journey's body is.
+        let mut out = Vec::with_capacity(9 * 1024);
+        out.extend_from_slice(ENVELOPE_OPEN);
+        self.journeys.document_into(record, &mut out)?;
+        out.push(b'}');
+        let body = Bytes::from(out);
         self.cache.insert(&record.id, variant, body.clone());
         Ok(body)
     }
@@ -308,12 +318,13 @@ impl App {
 
     /// Serve `catalogue` from now on (a hot reload). Cached bodies of the old catalogue are
     /// dropped, and its generation is no longer part of any cache key a request asks for.
-    pub fn install(&self, catalogue: Catalogue) {
+    pub fn install(&self, mut catalogue: Catalogue) {
         if let Err(message) = check_catalogue(&self.config, &catalogue) {
             self.reload_failed(format!("the new catalogue cannot be served: {message}"));
             return;
         }
         warn_missing_lifecycle_scenarios(&self.config, &catalogue);
+        catalogue.set_shadow(self.shadow.clone());
         let scenarios = catalogue.scenarios().len();
         let generation = self.live.swap(catalogue, &self.metrics);
         self.cache.clear();
@@ -352,6 +363,8 @@ impl App {
             journeys: self.journeys.len(),
             journal_entries: self.journal.len(),
             connections: self.connections.read(),
+            fast_path_checks: self.shadow.as_ref().map_or(0, |s| s.checks()),
+            fast_path_differences: self.shadow.as_ref().map_or(0, |s| s.differences()),
         })
     }
 
@@ -394,14 +407,24 @@ fn warn_missing_lifecycle_scenarios(config: &Config, catalogue: &Catalogue) {
             }
         }
     }
-    for (flag, name) in [
+    for warning in lifecycle_warnings(config, catalogue) {
+        tracing::warn!("{warning}");
+    }
+}
+
+/// What `serve` warns about but serves anyway (and `validate` prints): an in-progress or
+/// expired scenario the catalogue lacks.
+pub fn lifecycle_warnings(config: &Config, catalogue: &Catalogue) -> Vec<String> {
+    [
         ("--in-progress-scenario", &config.in_progress_scenario),
         ("--expired-scenario", &config.expired_scenario),
-    ] {
-        if catalogue.find(name).is_none() {
-            tracing::warn!(scenario = %name, "{flag} names no scenario of the catalogue; such journeys render their bound scenario with the status patched");
-        }
-    }
+    ]
+    .into_iter()
+    .filter(|(_, name)| catalogue.find(name).is_none())
+    .map(|(flag, name)| {
+        format!("{flag} {name:?} names no scenario of the catalogue; such journeys render their bound scenario with the status patched")
+    })
+    .collect()
 }
 
 /// The scenario of `catalogue` named `name` for a request, or a 400 listing the known ones.

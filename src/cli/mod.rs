@@ -42,8 +42,9 @@ pub enum Command {
     Scenarios(CatalogueArgs),
     /// Print the get-journey body a scenario gives for a journey id.
     Render(RenderArgs),
-    /// Load and render every scenario; report every error; exit 2 on any.
-    Validate(CatalogueArgs),
+    /// Load and render every scenario, check what serve checks; report every error; exit 2 on
+    /// any. Says which scenarios are on the fast path, and what keeps the others off.
+    Validate(ValidateArgs),
     /// Check recorded responses against the scenarios, or print the response's JSON Schema.
     Contract(contract::ContractArgs),
     /// Fetch real get-journey responses and write them, sanitized, as recorded files.
@@ -56,9 +57,14 @@ pub struct CatalogueArgs {
     /// Directory of scenario files (*.toml) [default: the bundled catalogue].
     #[arg(long, env = "OTK_MOCK_SCENARIOS", value_name = "DIR")]
     pub scenarios: Option<PathBuf>,
-    /// Directory of templates (**/*.tera) [default: the bundled templates].
+    /// Directory of templates (**/*.tera), laid over the bundled ones: a file of the same
+    /// name wins, the others stay reachable (extend journey/base.json.tera from your own).
     #[arg(long, env = "OTK_MOCK_TEMPLATES", value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// Leave the bundled scenario templates out: only --templates DIR's (needs --scenarios
+    /// and --templates). The hosted page's HTML still falls back to the bundled one.
+    #[arg(long, env = "OTK_MOCK_NO_BUNDLED")]
+    pub no_bundled: bool,
     /// Seed of all generated data: the same seed and journey id give the same body.
     #[arg(long, env = "OTK_MOCK_SEED", default_value_t = 0)]
     pub seed: u64,
@@ -74,6 +80,7 @@ impl CatalogueArgs {
             scenarios_dir: self.scenarios.clone(),
             templates_dir: self.templates.clone(),
             max_file_bytes: self.max_catalogue_file_bytes,
+            no_bundled: self.no_bundled,
         }
     }
 
@@ -105,9 +112,8 @@ pub struct ServeArgs {
         value_name = "T"
     )]
     pub tokens: Vec<String>,
-    /// The scenario used when neither the journey id nor X-Mock-Scenario selects one.
-    #[arg(long, env = "OTK_MOCK_DEFAULT_SCENARIO", default_value = "success")]
-    pub default_scenario: String,
+    #[command(flatten)]
+    pub roles: ScenarioRoles,
     /// Answer the provider's 404 for a journey id that selects no scenario.
     #[arg(long, env = "OTK_MOCK_STRICT")]
     pub strict: bool,
@@ -141,6 +147,10 @@ pub struct ServeArgs {
     /// outlasts one-off ones; 0 disables).
     #[arg(long, env = "OTK_MOCK_CACHE_ENTRIES", default_value_t = 1024)]
     pub cache_entries: usize,
+    /// Render every N-th body the fast path writes with Tera too; on a difference, log both,
+    /// serve Tera's and count it in /__admin/metrics [default: off].
+    #[arg(long, env = "OTK_MOCK_VERIFY_FAST_PATH", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub verify_fast_path: Option<u64>,
     /// How long shutdown waits for open requests.
     #[arg(long, env = "OTK_MOCK_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
@@ -154,20 +164,6 @@ pub struct ServeArgs {
     /// creation; `never` waits for the hosted page or the admin API.
     #[arg(long, env = "OTK_MOCK_AUTO_COMPLETE_AFTER", default_value = "5s")]
     pub auto_complete_after: crate::config::AutoComplete,
-    /// The scenario that renders a journey that has not ended.
-    #[arg(
-        long,
-        env = "OTK_MOCK_IN_PROGRESS_SCENARIO",
-        default_value = "in_progress"
-    )]
-    pub in_progress_scenario: String,
-    /// The scenario that renders a journey whose link or session expired.
-    #[arg(
-        long,
-        env = "OTK_MOCK_EXPIRED_SCENARIO",
-        default_value = "link_expired"
-    )]
-    pub expired_scenario: String,
     /// Delay before a callback's first attempt, unless the scenario or X-Mock-Callback-Delay sets one.
     #[arg(long, env = "OTK_MOCK_CALLBACK_DELAY", default_value = "0s", value_parser = parse_duration)]
     pub callback_delay: Duration,
@@ -253,6 +249,48 @@ pub struct ServeArgs {
     pub admin_bind: Option<SocketAddr>,
 }
 
+/// Which scenario plays which part: `serve` and `validate` read the same flags.
+#[derive(Debug, Clone, Args)]
+pub struct ScenarioRoles {
+    /// The scenario used when neither the journey id nor X-Mock-Scenario selects one.
+    #[arg(long, env = "OTK_MOCK_DEFAULT_SCENARIO", default_value = "success")]
+    pub default_scenario: String,
+    /// The scenario that renders a journey that has not ended.
+    #[arg(
+        long,
+        env = "OTK_MOCK_IN_PROGRESS_SCENARIO",
+        default_value = "in_progress"
+    )]
+    pub in_progress_scenario: String,
+    /// The scenario that renders a journey whose link or session expired.
+    #[arg(
+        long,
+        env = "OTK_MOCK_EXPIRED_SCENARIO",
+        default_value = "link_expired"
+    )]
+    pub expired_scenario: String,
+}
+
+impl ScenarioRoles {
+    /// The default configuration with these roles.
+    fn config(&self) -> Config {
+        Config {
+            default_scenario: self.default_scenario.clone(),
+            in_progress_scenario: self.in_progress_scenario.clone(),
+            expired_scenario: self.expired_scenario.clone(),
+            ..Config::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub catalogue: CatalogueArgs,
+    #[command(flatten)]
+    pub roles: ScenarioRoles,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RenderArgs {
     /// The scenario, by name or alias.
@@ -303,7 +341,7 @@ impl ServeArgs {
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty())
                 .collect(),
-            default_scenario: self.default_scenario.clone(),
+            default_scenario: self.roles.default_scenario.clone(),
             strict: self.strict,
             max_body_bytes: self.max_body_bytes,
             header_read_timeout: self.header_read_timeout,
@@ -312,12 +350,13 @@ impl ServeArgs {
             max_connections: self.max_connections.map(|n| n as usize),
             max_journey_id: usize::from(self.max_journey_id),
             cache_entries: self.cache_entries,
+            verify_fast_path: self.verify_fast_path.unwrap_or(0),
             shutdown_grace: self.shutdown_grace,
             public_url: self.public_url.clone(),
             max_journeys: self.max_journeys,
             auto_complete_after: self.auto_complete_after.0,
-            in_progress_scenario: self.in_progress_scenario.clone(),
-            expired_scenario: self.expired_scenario.clone(),
+            in_progress_scenario: self.roles.in_progress_scenario.clone(),
+            expired_scenario: self.roles.expired_scenario.clone(),
             callbacks: crate::callback::CallbackSettings {
                 delay: self.callback_delay,
                 timeout: self.callback_timeout,
@@ -486,27 +525,38 @@ fn render(args: &RenderArgs) -> Result<(), Failure> {
     print_out(&format!("{text}\n"))
 }
 
-fn validate(args: &CatalogueArgs) -> Result<(), Failure> {
-    let catalogue = args.load()?;
-    let slow: Vec<&str> = catalogue
+fn validate(args: &ValidateArgs) -> Result<(), Failure> {
+    let catalogue = args.catalogue.load()?;
+    // What serve refuses, validate refuses, with the same message and exit code.
+    let config = args.roles.config();
+    crate::app::check_catalogue(&config, &catalogue).map_err(Failure::Usage)?;
+    for warning in crate::app::lifecycle_warnings(&config, &catalogue) {
+        eprintln!("otk-mock: warning: {warning}");
+    }
+    let renderer = catalogue.renderer();
+    let (fast, slow): (Vec<_>, Vec<_>) = catalogue
         .scenarios()
         .iter()
-        .filter(|s| !catalogue.renderer().is_fast(s))
-        .map(|s| s.name.as_str())
-        .collect();
-    let fast = if slow.is_empty() {
-        "all on the fast path".to_string()
-    } else {
-        format!(
-            "rendered by Tera on every request (see README, Performance): {}",
-            slow.join(", ")
-        )
-    };
-    print_out(&format!(
-        "ok: {} scenarios load and render ({}); {fast}\n",
+        .partition(|s| renderer.is_fast(s));
+    let mut out = format!(
+        "ok: {} scenarios load and render ({})",
         catalogue.scenarios().len(),
         catalogue.names().join(", ")
-    ))
+    );
+    if slow.is_empty() {
+        out.push_str("; all on the fast path\n");
+    } else {
+        let names: Vec<&str> = fast.iter().map(|s| s.name.as_str()).collect();
+        out.push_str(&format!(
+            "\non the fast path: {}\nrendered by Tera on every request (see README, Performance):\n",
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        ));
+        for scenario in slow {
+            let why = renderer.fast_path(scenario).err().unwrap_or_default();
+            out.push_str(&format!("  {}: {why}\n", scenario.name));
+        }
+    }
+    print_out(&out)
 }
 
 /// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.

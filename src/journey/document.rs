@@ -1,5 +1,6 @@
 //! The document of a created journey: which scenario renders it in each state, with the
-//! journey's own facts, and the callback form of it (no `callbackSent`).
+//! journey's own facts, and the callback form of it (no `callbackSent`). It is rendered by
+//! the same entry point as a stateless journey's (`Renderer::render_into`).
 
 use serde_json::Value;
 
@@ -19,53 +20,75 @@ impl Journeys {
         }
     }
 
-    /// The journey document (the `result` of get-journey). For a callback, without
-    /// `callbackSent`, as the provider's callbacks are.
+    /// The journey document as get-journey serves it (its `result`), appended to `out`:
+    /// rendered by the entry point every journey goes through (`Renderer::render_into`, which
+    /// decides between the fast path and Tera), so a created journey and a stateless one
+    /// come out in the same format.
+    pub fn document_into(
+        &self,
+        record: &JourneyRecord,
+        out: &mut Vec<u8>,
+    ) -> Result<(), JourneyError> {
+        self.render_record(record, record.callback.sent, out)
+    }
+
+    /// The journey document as a value. For a callback, without `callbackSent`, as the
+    /// provider's callbacks are.
     pub fn document(
         &self,
         record: &JourneyRecord,
         for_callback: bool,
     ) -> Result<Value, JourneyError> {
-        let catalogue = self.catalogue();
-        let journey =
-            record.to_journey(catalogue.client_id(), record.callback.sent && !for_callback);
-        let (_, person) = catalogue.stateless_journey(&record.id);
-        let name = self.rendering_scenario(record);
-        let rendered = match catalogue.find(name) {
-            Some(scenario) => catalogue.renderer().render(scenario, &journey, &person),
-            None => {
-                // The catalogue lacks the in-progress or expired scenario (a custom
-                // catalogue): render the bound one and say what state the journey is in.
-                let (status, step, message) = if record.state == State::Expired {
-                    ("EXPIRED", "LINK_EXPIRED", "Journey Link Expired")
-                } else {
-                    ("IN_PROGRESS", "IN_PROGRESS", "Journey In Progress")
-                };
-                let bound = catalogue.find(&record.scenario).ok_or_else(|| {
-                    JourneyError::Internal(format!(
-                        "scenario {} is not in the catalogue",
-                        record.scenario
-                    ))
-                })?;
-                catalogue
-                    .renderer()
-                    .render(bound, &journey, &person)
-                    .map(|mut v| {
-                        if let Some(map) = v.as_object_mut() {
-                            map.insert("currentStatus".into(), status.into());
-                            map.insert("step".into(), step.into());
-                            map.insert("message".into(), message.into());
-                        }
-                        v
-                    })
-            }
-        };
-        let mut document = rendered.map_err(|e| JourneyError::Internal(e.to_string()))?;
+        let mut bytes = Vec::new();
+        self.render_record(record, record.callback.sent && !for_callback, &mut bytes)?;
+        let mut document: Value =
+            serde_json::from_slice(&bytes).map_err(|e| JourneyError::Internal(e.to_string()))?;
         if for_callback {
             if let Some(map) = document.as_object_mut() {
                 map.shift_remove("callbackSent");
             }
         }
         Ok(document)
+    }
+
+    fn render_record(
+        &self,
+        record: &JourneyRecord,
+        callback_sent: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), JourneyError> {
+        let catalogue = self.catalogue();
+        let journey = record.to_journey(catalogue.client_id(), callback_sent);
+        let (_, person) = catalogue.stateless_journey(&record.id);
+        let internal = |e: crate::render::RenderError| JourneyError::Internal(e.to_string());
+        if let Some(scenario) = catalogue.find(self.rendering_scenario(record)) {
+            return catalogue
+                .renderer()
+                .render_into(scenario, &journey, &person, out)
+                .map_err(internal);
+        }
+        // The catalogue lacks the in-progress or expired scenario (a custom catalogue):
+        // render the bound one and say what state the journey is in.
+        let (status, step, message) = if record.state == State::Expired {
+            ("EXPIRED", "LINK_EXPIRED", "Journey Link Expired")
+        } else {
+            ("IN_PROGRESS", "IN_PROGRESS", "Journey In Progress")
+        };
+        let bound = catalogue.find(&record.scenario).ok_or_else(|| {
+            JourneyError::Internal(format!(
+                "scenario {} is not in the catalogue",
+                record.scenario
+            ))
+        })?;
+        let mut document = catalogue
+            .renderer()
+            .render(bound, &journey, &person)
+            .map_err(internal)?;
+        if let Some(map) = document.as_object_mut() {
+            map.insert("currentStatus".into(), status.into());
+            map.insert("step".into(), step.into());
+            map.insert("message".into(), message.into());
+        }
+        serde_json::to_writer(out, &document).map_err(|e| JourneyError::Internal(e.to_string()))
     }
 }

@@ -1,4 +1,6 @@
-//! Rendering: `(scenario, journey) -> JSON document`, through Tera.
+//! Rendering: `(scenario, journey) -> JSON document`, through Tera or its fast path
+//! (`skeleton.rs`, allowed by `analysis.rs`; checked by `shadow.rs` under `--verify-fast-path`).
+//! [`Renderer::render_into`] is the one entry point, for created and stateless journeys alike.
 //!
 //! Templates ending in `.json.tera` are auto-escaped with a JSON string escaper, so a template
 //! writes `"{{ person.fullName }}"` and any quote or backslash in the value stays valid JSON;
@@ -11,14 +13,19 @@
 //! instance, so JSON and HTML escaping cannot share one. Page templates missing from a
 //! `--templates` directory are taken from the bundle, so a custom catalogue need not copy them.
 
+#[cfg(test)]
+mod agreement;
+mod analysis;
 mod collect;
 pub mod facts;
 pub mod person;
 mod print;
+pub mod shadow;
 pub mod skeleton;
 
 use crate::text::strip_position;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -28,7 +35,8 @@ use crate::scenario::loader::{LoadError, SourceFile};
 use crate::scenario::Scenario;
 use facts::Journey;
 use person::Person;
-use skeleton::Plan;
+use shadow::Shadow;
+use skeleton::{Fallback, Plan};
 
 /// Why a render failed.
 #[derive(Debug, thiserror::Error)]
@@ -181,10 +189,18 @@ fn parser_message(message: &str) -> String {
 pub const HTML_SUFFIX: &str = ".html.tera";
 
 /// The compiled templates, and a fast-path plan for each scenario whose template allows one.
+///
+/// [`Renderer::render_into`] is the one way a journey's document is rendered, created or
+/// stateless, served or sent as a callback: it decides between the fast path and Tera, so the
+/// two kinds of journey cannot drift apart in format.
 pub struct Renderer {
     tera: Tera,
     pages: Tera,
     plans: HashMap<String, Plan, foldhash::fast::RandomState>,
+    /// Scenarios the analysis keeps off the fast path, and why.
+    refused: HashMap<String, String, foldhash::fast::RandomState>,
+    /// `--verify-fast-path`: shared by every catalogue a server loads.
+    shadow: Option<Arc<Shadow>>,
 }
 
 impl Renderer {
@@ -225,7 +241,7 @@ impl Renderer {
                             errors.push(
                                 LoadError::new(
                                     &file.origin,
-                                    format!("extends {parent:?}, which is not in the templates directory"),
+                                    format!("extends {parent:?}, which is not among the templates (the directory's, and the bundled ones unless --no-bundled)"),
                                 )
                                 .at_line(line_of_text(&file.text, "extends")),
                             );
@@ -235,6 +251,22 @@ impl Renderer {
             }
             if missing.len() == before {
                 break;
+            }
+        }
+        // Tera renders an include cycle until the stack overflows: refuse it here.
+        for (name, (file, _)) in &parsed {
+            if let Some(cycle) = include_cycle(name, &parsed) {
+                missing.insert(name.clone());
+                errors.push(
+                    LoadError::new(
+                        &file.origin,
+                        format!(
+                            "includes itself ({}); Tera would never finish rendering it",
+                            cycle.join(" includes ")
+                        ),
+                    )
+                    .at_line(line_of_text(&file.text, "include")),
+                );
             }
         }
         let mut tera = Tera::default();
@@ -252,20 +284,42 @@ impl Renderer {
             tera,
             pages,
             plans: HashMap::default(),
+            refused: HashMap::default(),
+            shadow: None,
         }
     }
 
-    /// Prepare the fast path for `scenario` (see [`skeleton`]); a template it cannot read
-    /// stays on the ordinary path.
+    /// Prepare the fast path for `scenario` (see [`skeleton`]); a template the analysis does
+    /// not fully understand stays on Tera, and the reason is kept for `validate`.
     pub fn plan(&mut self, scenario: &Scenario) {
-        if let Some(plan) = Plan::analyze(&self.tera, &scenario.template) {
-            self.plans.insert(scenario.name.clone(), plan);
+        match Plan::analyze(&self.tera, &scenario.template) {
+            Ok(plan) => {
+                self.plans.insert(scenario.name.clone(), plan);
+            }
+            Err(why) => {
+                self.refused.insert(scenario.name.clone(), why);
+            }
         }
     }
 
     /// Whether `scenario` renders through the fast path.
     pub fn is_fast(&self, scenario: &Scenario) -> bool {
         self.plans.get(&scenario.name).is_some_and(Plan::is_enabled)
+    }
+
+    /// `Ok` when `scenario` is on the fast path, else what keeps it off.
+    pub fn fast_path(&self, scenario: &Scenario) -> Result<(), String> {
+        match self.plans.get(&scenario.name) {
+            Some(plan) if plan.is_enabled() => Ok(()),
+            Some(plan) => Err(plan
+                .off_reason()
+                .unwrap_or_else(|| "taken off the fast path".to_string())),
+            None => Err(self
+                .refused
+                .get(&scenario.name)
+                .cloned()
+                .unwrap_or_else(|| "not analysed".to_string())),
+        }
     }
 
     /// How many renders of `scenario` fell back from the fast path to Tera.
@@ -278,35 +332,64 @@ impl Renderer {
         self.plans.get(&scenario.name).map(Plan::shapes)
     }
 
-    /// Compare the fast path with Tera for one journey; on any difference the scenario is
-    /// taken off the fast path for good. Returns whether it stays on it.
-    pub fn verify_fast_path(
-        &self,
-        scenario: &Scenario,
-        journey: &Journey,
-        person: &Person,
-    ) -> bool {
+    /// Compare the fast path with Tera on sample journeys before it is trusted (start-up).
+    /// A difference, a skeleton that cannot be filled safely, or a shape that changes with
+    /// (nearly) every journey takes the scenario off the fast path, with the reason.
+    pub fn check_fast_path(&self, scenario: &Scenario, samples: &[(Journey, Person)]) {
         let Some(plan) = self.plans.get(&scenario.name) else {
-            return false;
+            return;
         };
-        let journey_context = JourneyContext::new(journey);
-        let mut fast = Vec::new();
-        let filled = plan.fill(
-            &journey_context,
-            person,
-            &mut fast,
-            || context_roots(scenario, journey, person),
-            |r| self.render_text(&scenario.template, r),
-        );
-        let same = filled.is_ok()
-            && self
-                .render_direct(&scenario.template, context_roots(scenario, journey, person))
-                .is_ok_and(|direct| direct == fast);
-        if !same {
-            tracing::warn!(scenario = %scenario.name, "the fast path differs from Tera here; rendering this scenario with Tera only");
-            plan.disable();
+        for (journey, person) in samples {
+            let mut fast = Vec::new();
+            let filled = plan.fill(
+                &JourneyContext::new(journey),
+                person,
+                &mut fast,
+                || context_roots(scenario, journey, person),
+                |r| self.render_text(&scenario.template, r),
+            );
+            match filled {
+                Ok(()) => {
+                    let tera = self.render_tera(scenario, journey, person);
+                    if tera.as_ref().ok() != Some(&fast) {
+                        plan.disable(format!(
+                            "the fast path gave other bytes than Tera for journey {:?}",
+                            journey.id
+                        ));
+                    }
+                }
+                Err(Fallback::Skeleton(why)) => plan.disable(why),
+                // That journey renders through Tera, as it should.
+                Err(_) => {}
+            }
+            if !plan.is_enabled() {
+                tracing::warn!(scenario = %scenario.name, reason = ?plan.off_reason(), "rendering this scenario with Tera only");
+                return;
+            }
         }
-        same
+        // A skeleton is a Tera render and more: worth it only if journeys share them.
+        let varying = plan.varying((samples.len() * 3).div_ceil(4).max(2));
+        if !varying.is_empty() && plan.shapes() > samples.len() / 2 {
+            let paths: Vec<String> = varying
+                .iter()
+                .map(|(path, why)| format!("`{path}` ({why})"))
+                .collect();
+            plan.disable(format!(
+                "its output depends on {}, which differs from journey to journey",
+                paths.join(", ")
+            ));
+        }
+    }
+
+    /// Test hook for `--verify-fast-path`: the skeletons of `scenario` made from now on are
+    /// wrong. Returns whether it has a fast path to corrupt.
+    pub fn corrupt_fast_path(&self, scenario: &str) -> bool {
+        self.plans.get(scenario).map(Plan::corrupt).is_some()
+    }
+
+    /// Check every `shadow.every`-th fast-path body against Tera (`--verify-fast-path`).
+    pub fn set_shadow(&mut self, shadow: Option<Arc<Shadow>>) {
+        self.shadow = shadow;
     }
 
     /// Whether a template of that name was compiled.
@@ -334,15 +417,15 @@ impl Renderer {
             })
     }
 
-    /// Render `scenario` for `journey` and parse the result.
+    /// Render `scenario` for `journey` and parse the result (the bytes of
+    /// [`Renderer::render_into`], as a value).
     pub fn render(
         &self,
         scenario: &Scenario,
         journey: &Journey,
         person: &Person,
     ) -> Result<Value, RenderError> {
-        let bytes =
-            self.render_direct(&scenario.template, context_roots(scenario, journey, person))?;
+        let bytes = self.render_bytes(scenario, journey, person)?;
         serde_json::from_slice(&bytes).map_err(|e| RenderError::Json {
             template: scenario.template.clone(),
             line: e.line(),
@@ -352,8 +435,7 @@ impl Renderer {
         })
     }
 
-    /// The minified JSON body for `journey`: through the fast path when the scenario has one,
-    /// else through Tera with the output checked as JSON.
+    /// [`Renderer::render_into`], into a buffer of its own.
     pub fn render_bytes(
         &self,
         scenario: &Scenario,
@@ -366,7 +448,9 @@ impl Renderer {
         Ok(out)
     }
 
-    /// [`Renderer::render_bytes`], appended to `out` (a body being built around it).
+    /// The minified JSON document of `journey`, appended to `out`: through the fast path when
+    /// the scenario has one, else through Tera with the output checked as JSON. Every journey
+    /// document (stateless or created, get-journey or callback) is rendered here.
     pub fn render_into(
         &self,
         scenario: &Scenario,
@@ -375,6 +459,7 @@ impl Renderer {
         out: &mut Vec<u8>,
     ) -> Result<(), RenderError> {
         if let Some(plan) = self.plans.get(&scenario.name).filter(|p| p.is_enabled()) {
+            let start = out.len();
             let filled = plan.fill(
                 &JourneyContext::new(journey),
                 person,
@@ -383,13 +468,29 @@ impl Renderer {
                 |r| self.render_text(&scenario.template, r),
             );
             if filled.is_ok() {
-                return Ok(());
+                return match &self.shadow {
+                    Some(shadow) if shadow.due() => {
+                        let tera = self.render_tera(scenario, journey, person);
+                        shadow.compare(scenario, plan, journey, tera, out, start)
+                    }
+                    _ => Ok(()),
+                };
             }
         }
-        let direct =
-            self.render_direct(&scenario.template, context_roots(scenario, journey, person))?;
+        let direct = self.render_tera(scenario, journey, person)?;
         out.extend_from_slice(&direct);
         Ok(())
+    }
+
+    /// Tera's document alone, checked to be one JSON object, minified: what the fast path
+    /// must give.
+    pub fn render_tera(
+        &self,
+        scenario: &Scenario,
+        journey: &Journey,
+        person: &Person,
+    ) -> Result<Vec<u8>, RenderError> {
+        self.render_direct(&scenario.template, context_roots(scenario, journey, person))
     }
 
     fn render_text(&self, template: &str, roots: &Value) -> Result<String, String> {
@@ -562,6 +663,76 @@ fn compile_pages(files: &[&SourceFile], errors: &mut Vec<LoadError>) -> Tera {
     pages
 }
 
+/// The templates each node list includes (the first existing name of each include: Tera's).
+fn includes<'a>(
+    nodes: &'a [tera::ast::Node],
+    exists: &dyn Fn(&str) -> bool,
+    out: &mut Vec<&'a str>,
+) {
+    use tera::ast::Node;
+    for node in nodes {
+        match node {
+            Node::Include(_, names, _) => {
+                out.extend(names.iter().find(|n| exists(n)).map(String::as_str))
+            }
+            Node::Block(_, block, _) => includes(&block.body, exists, out),
+            Node::If(branches, _) => {
+                for (_, _, body) in &branches.conditions {
+                    includes(body, exists, out);
+                }
+                if let Some((_, body)) = &branches.otherwise {
+                    includes(body, exists, out);
+                }
+            }
+            Node::Forloop(_, forloop, _) => {
+                includes(&forloop.body, exists, out);
+                if let Some(body) = &forloop.empty_body {
+                    includes(body, exists, out);
+                }
+            }
+            Node::FilterSection(_, section, _) => includes(&section.body, exists, out),
+            Node::MacroDefinition(_, definition, _) => includes(&definition.body, exists, out),
+            _ => {}
+        }
+    }
+}
+
+/// The include path from `start` back to itself, if there is one.
+fn include_cycle(
+    start: &str,
+    parsed: &BTreeMap<String, (&SourceFile, tera::Template)>,
+) -> Option<Vec<String>> {
+    let exists = |n: &str| parsed.contains_key(n);
+    let mut path = vec![start.to_string()];
+    let mut seen = BTreeSet::new();
+    fn walk(
+        at: &str,
+        start: &str,
+        parsed: &BTreeMap<String, (&SourceFile, tera::Template)>,
+        exists: &dyn Fn(&str) -> bool,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        let Some((_, template)) = parsed.get(at) else {
+            return false;
+        };
+        let mut next = Vec::new();
+        includes(&template.ast, exists, &mut next);
+        for name in next {
+            path.push(name.to_string());
+            if name == start {
+                return true;
+            }
+            if seen.insert(name.to_string()) && walk(name, start, parsed, exists, path, seen) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    walk(start, start, parsed, &exists, &mut path, &mut seen).then_some(path)
+}
+
 fn line_of_text(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
@@ -629,6 +800,41 @@ mod tests {
             .render("journey/t.json.tera", &context)
             .unwrap();
         assert_eq!(json, r#"{"v": "<b>\"x\"</b>"}"#);
+    }
+
+    #[test]
+    fn an_include_cycle_is_a_load_error_not_a_stack_overflow() {
+        let file = |name: &str, text: &str| SourceFile {
+            name: name.into(),
+            origin: format!("templates/{name}"),
+            text: text.into(),
+        };
+        let files = vec![
+            file(
+                "journey/a.json.tera",
+                r#"{"a": {% include "journey/b.json.tera" %}}"#,
+            ),
+            file(
+                "journey/b.json.tera",
+                "{% if x %}\n{% include \"journey/a.json.tera\" %}{% endif %}",
+            ),
+            file(
+                "journey/c.json.tera",
+                r#"{"c": {% include "journey/d.json.tera" %}}"#,
+            ),
+            file("journey/d.json.tera", "1"),
+        ];
+        let mut errors = Vec::new();
+        Renderer::compile(&files, &mut errors);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0].file, "templates/journey/a.json.tera");
+        assert!(
+            errors[0].message.contains(
+                "journey/a.json.tera includes journey/b.json.tera includes journey/a.json.tera"
+            ),
+            "{errors:?}"
+        );
+        assert_eq!(errors[1].line, Some(2));
     }
 
     #[test]

@@ -57,6 +57,22 @@ pub fn printer(path: &[String], json: bool) -> Option<Printer> {
     }
 }
 
+/// Whether the printer of `path` (printed plainly) writes nothing but a JSON number or
+/// boolean, or nothing at all (a null, NaN): then a hole printed bare needs only to be
+/// non-empty, not scanned. A test holds every path here to it.
+pub fn scalar(path: &[String]) -> bool {
+    let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+    matches!(
+        keys.as_slice(),
+        ["person", "latitude" | "longitude"]
+            | ["person", "document", "dType"]
+            | [
+                "journey",
+                "flowVersion" | "createdAt" | "startedAt" | "completedAt" | "callbackSent"
+            ]
+    )
+}
+
 /// What the fast path is given as the journey: a [`Journey`] (in a context that adds fields of
 /// its own) can be printed from, anything else is walked.
 pub trait AsJourney: Serialize {

@@ -30,10 +30,14 @@ pub struct CatalogueFiles {
 }
 
 /// Where the catalogue comes from: a directory given on the command line, or the bundle.
+/// Scenarios come from one or the other; templates from the directory laid over the bundle
+/// (the directory's files win), or from the directory alone under `no_bundled`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogueSource {
     pub scenarios_dir: Option<PathBuf>,
     pub templates_dir: Option<PathBuf>,
+    /// `--no-bundled`: no bundled scenario template beneath the directory's.
+    pub no_bundled: bool,
     /// A scenario or template file larger than this is refused (`--max-catalogue-file-bytes`).
     pub max_file_bytes: u64,
 }
@@ -46,6 +50,7 @@ impl Default for CatalogueSource {
         CatalogueSource {
             scenarios_dir: None,
             templates_dir: None,
+            no_bundled: false,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         }
     }
@@ -121,9 +126,18 @@ pub fn read(source: &CatalogueSource) -> Result<CatalogueFiles, LoadErrors> {
         None => from_bundle(bundled::SCENARIOS, "scenarios", true),
     };
     let templates = match &source.templates_dir {
-        Some(dir) => read_dir(dir, "tera", false, source.max_file_bytes, &mut errors),
+        Some(dir) => overlay(
+            read_dir(dir, "tera", false, source.max_file_bytes, &mut errors),
+            source.no_bundled,
+        ),
         None => from_bundle(bundled::TEMPLATES, "templates", false),
     };
+    if source.no_bundled && (source.scenarios_dir.is_none() || source.templates_dir.is_none()) {
+        errors.push(LoadError::new(
+            "--no-bundled",
+            "leaves out the bundled templates, so it needs both --scenarios DIR and --templates DIR; give them, or drop --no-bundled",
+        ));
+    }
     if errors.is_empty() {
         Ok(CatalogueFiles {
             scenarios,
@@ -132,6 +146,21 @@ pub fn read(source: &CatalogueSource) -> Result<CatalogueFiles, LoadErrors> {
     } else {
         Err(LoadErrors(errors))
     }
+}
+
+/// The user's templates laid over the bundled ones: a file of the same name wins, every other
+/// bundled template stays reachable (a user's scenario can `{% extends
+/// "journey/base.json.tera" %}`); under `--no-bundled`, the user's alone.
+fn overlay(user: Vec<SourceFile>, no_bundled: bool) -> Vec<SourceFile> {
+    if no_bundled {
+        return user;
+    }
+    let mine: std::collections::BTreeSet<&str> = user.iter().map(|f| f.name.as_str()).collect();
+    let beneath: Vec<SourceFile> = from_bundle(bundled::TEMPLATES, "templates", false)
+        .into_iter()
+        .filter(|f| !mine.contains(f.name.as_str()))
+        .collect();
+    user.into_iter().chain(beneath).collect()
 }
 
 fn from_bundle(table: &[(&str, &str)], dir: &str, stem: bool) -> Vec<SourceFile> {
@@ -325,7 +354,25 @@ pub fn parse_scenario(file: &SourceFile, errors: &mut Vec<LoadError>) -> Option<
             "a scenario file's name must be letters, digits and `_` (it is used as a journey-id prefix); rename the file",
         ));
     }
+    let mut seen = std::collections::BTreeSet::new();
     for alias in &raw.aliases {
+        let again = if alias == &file.name {
+            Some("is the scenario's own name (the file's name)")
+        } else if !seen.insert(alias) {
+            Some("is listed twice")
+        } else {
+            None
+        };
+        if let Some(why) = again {
+            errors.push(
+                LoadError::new(
+                    &file.origin,
+                    format!("alias {alias:?} {why}; list each alias once"),
+                )
+                .at_line(line_of_key(&file.text, "aliases"))
+                .field("aliases"),
+            );
+        }
         if !valid_key(alias) {
             errors.push(
                 LoadError::new(
@@ -567,6 +614,65 @@ message = "Journey Completed"
             assert_eq!(errors[0].field.as_deref(), Some(field), "{errors:?}");
             assert_eq!(errors[0].line, Some(line), "{errors:?}");
         }
+    }
+
+    #[test]
+    fn the_same_alias_twice_in_one_file_names_the_file_and_line() {
+        let mut errors = Vec::new();
+        let text = format!("{GOOD}aliases = [\"x1\", \"x1\", \"s\"]\n");
+        assert!(parse_scenario(&file("s", &text), &mut errors).is_none());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(
+            errors[0].to_string(),
+            "scenarios/s.toml:7: field `aliases`: alias \"x1\" is listed twice; list each alias once"
+        );
+        assert!(errors[1].message.contains("own name"), "{errors:?}");
+        assert_eq!(errors[1].line, Some(7));
+    }
+
+    #[test]
+    fn a_template_directory_overlays_the_bundle_unless_told_not_to() {
+        let dir = std::env::temp_dir().join(format!("otk-overlay-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("journey")).unwrap();
+        std::fs::write(dir.join("journey/base.json.tera"), "{}").unwrap();
+        std::fs::write(dir.join("journey/mine.json.tera"), "{}").unwrap();
+        let read_with = |no_bundled| {
+            read(&CatalogueSource {
+                scenarios_dir: None,
+                templates_dir: Some(dir.clone()),
+                no_bundled,
+                ..CatalogueSource::default()
+            })
+        };
+        let files = read_with(false).unwrap();
+        let base: Vec<&SourceFile> = files
+            .templates
+            .iter()
+            .filter(|f| f.name == "journey/base.json.tera")
+            .collect();
+        // The user's base wins; the bundled success template is still there.
+        assert_eq!(base.len(), 1);
+        assert!(
+            !base[0].origin.starts_with("<bundled>"),
+            "{}",
+            base[0].origin
+        );
+        assert!(files
+            .templates
+            .iter()
+            .any(|f| f.name == "journey/success.json.tera"));
+        // --no-bundled without --scenarios is refused, naming the flag.
+        let errors = read_with(true).unwrap_err();
+        assert_eq!(errors.0[0].file, "--no-bundled");
+        let files = read(&CatalogueSource {
+            scenarios_dir: Some(dir.clone()),
+            templates_dir: Some(dir.clone()),
+            no_bundled: true,
+            ..CatalogueSource::default()
+        });
+        // (No .toml there: that error, but the templates are the user's two alone.)
+        assert!(files.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
