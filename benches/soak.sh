@@ -9,6 +9,9 @@
 #   stalled    STALLED (1,000) sockets stall their request bodies; the latency of everyone
 #              else's get-journeys is printed (goal: p99 under 50 ms), and every stalled
 #              socket must get its 408 once --body-read-timeout has passed.
+#   ids        COUNT_IDS (10,000) get-journeys with 200 KB journey ids (ID_BYTES), then as many
+#              with ids just under --max-journey-id, each a new journey: peak resident memory
+#              printed (goal: under 100 MB), and every long id answered 414.
 #   callbacks  10,000 callbacks against a local receiver that fails every other attempt of each
 #              (COUNT=10000): every one delivered, none lost, none duplicated, the mock's
 #              counters balanced, and the delivered rate printed (goal: >= 5,000/s).
@@ -58,6 +61,72 @@ soak_stalled() {
   wait "$mock" 2>/dev/null || true
 }
 
+# --- ids -------------------------------------------------------------------------------------
+soak_ids() {
+  local port=${IDS_PORT:-18182}
+  cargo build --release --quiet --bin otk-mock
+  RUST_LOG=warn "$TARGET/release/otk-mock" serve --bind "127.0.0.1:$port" &
+  local mock=$!
+  PIDS+=("$mock")
+  wait_ready "http://127.0.0.1:$port/__admin/health"
+  echo "== ids: ${COUNT_IDS:-10000} of ${ID_BYTES:-204800} bytes, then as many of 250 bytes"
+  python3 - "$port" "${COUNT_IDS:-10000}" "${ID_BYTES:-204800}" "$mock" <<'PY'
+import socket, sys
+port, count, size, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+
+def status(sock):
+    data = b""
+    while b"\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+
+def rss(field):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) // 1024
+    return -1
+
+idle = rss("VmRSS")
+statuses = {}
+for i in range(count):
+    # A target this long is refused before it is routed: a new connection each time.
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        path = f"/api/v3/otk-service/get-journey/success-{i}-" + "x" * size
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: t\r\nContent-Length: 0\r\n\r\n".encode())
+        code = status(sock)
+        statuses[code] = statuses.get(code, 0) + 1
+long_peak = rss("VmHWM")
+short = {}
+with socket.create_connection(("127.0.0.1", port)) as sock:
+    for i in range(count):
+        # Just under --max-journey-id (256): kept in the journal and rendered, every one new.
+        path = f"/api/v3/otk-service/get-journey/success-{i:06d}-" + "y" * 234
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: t\r\nContent-Length: 0\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            data += chunk
+            head, sep, body = data.partition(b"\r\n\r\n")
+            if sep:
+                length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")]
+                if length and len(body) >= length[0]:
+                    break
+        code = int(data.split(b" ", 2)[1])
+        short[code] = short.get(code, 0) + 1
+peak = rss("VmHWM")
+print(f"long ids: statuses {statuses}; short ids: statuses {short}")
+print(f"resident memory: idle {idle} MB, peak after the long ids {long_peak} MB, peak after both {peak} MB, now {rss('VmRSS')} MB")
+ok = statuses.get(414, 0) == count and short.get(200, 0) == count and peak < 100
+print("PASS" if ok else "FAIL: every long id should get 414, every short one 200, the peak stay under 100 MB")
+sys.exit(0 if ok else 1)
+PY
+  kill "$mock"
+  wait "$mock" 2>/dev/null || true
+}
+
 # --- callbacks -----------------------------------------------------------------------------
 soak_callbacks() {
   local count=${COUNT:-10000}
@@ -80,12 +149,13 @@ soak_callbacks() {
 
 SECTIONS=("$@")
 if [ ${#SECTIONS[@]} -eq 0 ]; then
-  SECTIONS=(stalled callbacks)
+  SECTIONS=(stalled ids callbacks)
 fi
 for section in "${SECTIONS[@]}"; do
   case "$section" in
     stalled) soak_stalled ;;
+    ids) soak_ids ;;
     callbacks) soak_callbacks ;;
-    *) echo "unknown section: $section (stalled, callbacks)" >&2; exit 2 ;;
+    *) echo "unknown section: $section (stalled, ids, callbacks)" >&2; exit 2 ;;
   esac
 done
