@@ -20,7 +20,7 @@
 //! running journeys whose deadline falls within the callback drain window, then drains the
 //! callback dispatcher (callbacks due within the drain window are attempted, the rest logged
 //! as undelivered), and then returns. With `--admin-bind`, the admin API has a listener of its
-//! own ([`admin`]), stopped with the provider port's.
+//! own (`server::admin`), stopped with the provider port's.
 
 mod admin;
 mod connection;

@@ -86,7 +86,7 @@ pub struct CallbackSettings {
     pub retry_capacity: usize,
     /// Attempts (and lost callbacks) kept for the admin API.
     pub log_entries: usize,
-    /// Bytes the callback log may hold (see [`log`]).
+    /// Bytes the callback log may hold (see `callback::log`).
     pub log_bytes: u64,
     /// On shutdown, deliveries due within this long are still attempted.
     pub drain_window: Duration,
