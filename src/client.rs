@@ -351,50 +351,37 @@ mod tests {
         url
     }
 
+    /// An empty POST to `url`, answered.
+    async fn post(client: &OutboundClient, url: &str) -> OutboundResponse {
+        client
+            .send(
+                Method::POST,
+                url,
+                &[],
+                Bytes::new(),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_long_answer_is_cut_at_the_limit_and_keeps_its_status() {
         let client = OutboundClient::new().unwrap();
         // 1 GB announced; the client reads 8 KiB and a frame, then stops.
         let url = answering(503, 1 << 30).await;
-        let answer = client
-            .send(
-                Method::POST,
-                &url,
-                &[],
-                Bytes::new(),
-                Duration::from_secs(30),
-            )
-            .await
-            .unwrap();
+        let answer = post(&client, &url).await;
         assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(answer.cut);
         assert_eq!(answer.body.len(), DEFAULT_ANSWER_LIMIT);
 
         let url = answering(200, 100).await;
-        let answer = client
-            .send(
-                Method::POST,
-                &url,
-                &[],
-                Bytes::new(),
-                Duration::from_secs(30),
-            )
-            .await
-            .unwrap();
+        let answer = post(&client, &url).await;
         assert_eq!(answer.status, StatusCode::OK);
         assert!(!answer.cut);
         assert_eq!(answer.body.len(), 100);
         let small = client.with_answer_limit(10);
-        let answer = small
-            .send(
-                Method::POST,
-                &url,
-                &[],
-                Bytes::new(),
-                Duration::from_secs(30),
-            )
-            .await
-            .unwrap();
+        let answer = post(&small, &url).await;
         assert_eq!((answer.body.len(), answer.cut), (10, true));
     }
 }
