@@ -12,6 +12,50 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::time::parse_duration(text).map_err(|e| e.to_string())
 }
 
+/// A duration that must be above zero (`record --timeout`: a zero timeout fails every fetch).
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err(format!(
+            "{text:?} is zero; give a duration above zero, e.g. 30s"
+        )),
+        d => Ok(d),
+    }
+}
+
+/// `--bind` / `--admin-bind`: `HOST:PORT`, where HOST is an address (`0.0.0.0`, `[::1]`) or a
+/// name resolved once at start (`localhost`). A name with several addresses binds the first
+/// IPv4 one, else the first: one listener, as an address would give.
+pub fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "{text:?} has no port; write HOST:PORT, e.g. 127.0.0.1:8080 or localhost:8080"
+        ));
+    };
+    if host.is_empty() {
+        return Err(format!(
+            "{text:?} has no host; write HOST:PORT, e.g. 0.0.0.0{text} to listen everywhere"
+        ));
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(format!(
+            "{port:?} in {text:?} is not a port (0 to 65535); write HOST:PORT"
+        ));
+    }
+    let addresses: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|e| format!("cannot resolve {host:?} in {text:?}: {e}"))?
+        .collect();
+    addresses
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} in {text:?} resolves to no address"))
+}
+
 /// Everything the server needs besides the catalogue.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -250,6 +294,40 @@ pub fn parse_header_name(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bind_takes_addresses_and_host_names() {
+        assert_eq!(
+            parse_bind("0.0.0.0:8080"),
+            Ok(SocketAddr::from(([0, 0, 0, 0], 8080)))
+        );
+        assert_eq!(
+            parse_bind("[::1]:9"),
+            "[::1]:9".parse::<SocketAddr>().map_err(|e| e.to_string())
+        );
+        let local = parse_bind("localhost:8080").unwrap();
+        assert!(local.ip().is_loopback(), "{local}");
+        assert_eq!(local.port(), 8080);
+        for (bad, needle) in [
+            ("localhost", "has no port"),
+            (":8080", "has no host"),
+            ("localhost:http", "is not a port"),
+            ("localhost:70000", "is not a port"),
+            ("no-such-host.invalid:8080", "cannot resolve"),
+        ] {
+            let e = parse_bind(bad).unwrap_err();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn positive_durations_refuse_zero() {
+        assert_eq!(parse_positive_duration("2s"), Ok(Duration::from_secs(2)));
+        for zero in ["0", "0s", "0ms"] {
+            let e = parse_positive_duration(zero).unwrap_err();
+            assert!(e.contains("above zero"), "{e}");
+        }
+    }
 
     #[test]
     fn auto_complete_reads_durations_and_never() {

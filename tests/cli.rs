@@ -319,6 +319,20 @@ fn bad_flags_exit_2_with_one_line() {
     assert!(stderr(&out).contains("soon"), "{}", stderr(&out));
     let out = run(&["serve", "--bind", "not-an-address"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = run(&[
+        "record",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--timeout",
+        "0s",
+        "X1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is zero; give a duration above zero"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -625,4 +639,147 @@ fn verify_fast_path_takes_a_positive_count() {
     let out = run(&["serve", "--help"]);
     assert!(stdout(&out).contains("OTK_MOCK_VERIFY_FAST_PATH"));
     assert!(stdout(&out).contains("OTK_MOCK_NO_BUNDLED"));
+}
+
+/// A served process and the addresses its first log lines give (the provider's, then the
+/// admin listener's when it has one of its own); killed on drop.
+struct Served {
+    child: std::process::Child,
+    provider: String,
+    admin: Option<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str], env: &[(&str, &str)]) -> Served {
+    let mut child = otk_mock()
+        .arg("serve")
+        .args(args)
+        .args(["--log-format", "json"])
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut address = |wanted: &str| {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("a JSON log line: {line}"));
+        let message = value["fields"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(wanted), "{line}");
+        value["fields"]["address"].as_str().unwrap().to_string()
+    };
+    let provider = address("otk-mock is listening");
+    let admin = args
+        .contains(&"--admin-bind")
+        .then(|| address("the admin API is listening"));
+    Served {
+        child,
+        provider,
+        admin,
+    }
+}
+
+#[tokio::test]
+async fn boolean_variables_take_one_and_yes_and_name_the_variable_when_wrong() {
+    let served = serve(
+        &["--bind", "127.0.0.1:0"],
+        &[("OTK_MOCK_STRICT", "1"), ("OTK_MOCK_WATCH", "off")],
+    );
+    // Strict: an id that selects no scenario is the provider's 404.
+    let url = format!(
+        "http://{}/api/v3/otk-service/get-journey/Q7K2M9X4ZA",
+        served.provider
+    );
+    let reply = common::send_url(Method::POST, &url, &[("authorization", "t")], "").await;
+    reply.assert_provider_error(404);
+    drop(served);
+
+    for (value, on) in [("yes", true), ("ON", true), ("0", false), ("no", false)] {
+        let out = otk_mock()
+            .args(["validate"])
+            .env("OTK_MOCK_NO_BUNDLED", value)
+            .output()
+            .unwrap();
+        // --no-bundled without --scenarios/--templates is refused: proof that it was read as on.
+        assert_eq!(out.status.success(), !on, "{value}: {}", stderr(&out));
+    }
+    let out = otk_mock()
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("OTK_MOCK_STRICT", "maybe")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "OTK_MOCK_STRICT=\"maybe\" is not a boolean; use 1/0, true/false, yes/no or on/off"
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bind_takes_a_host_name() {
+    let served = serve(&["--bind", "localhost:0"], &[]);
+    let address: std::net::SocketAddr = served.provider.parse().unwrap();
+    assert!(address.ip().is_loopback(), "{address}");
+    let url = format!("http://{address}/api/v3/otk-service/get-journey/success-1");
+    let reply = common::send_url(Method::POST, &url, &[("authorization", "t")], "").await;
+    assert_eq!(reply.status, 200);
+
+    let out = run(&["serve", "--bind", "localhost"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("has no port; write HOST:PORT"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn health_exits_0_for_a_healthy_server_and_1_otherwise() {
+    let served = serve(
+        &["--bind", "127.0.0.1:0", "--admin-bind", "127.0.0.1:0"],
+        &[],
+    );
+    let admin = served.admin.clone().unwrap();
+    // The variables serve reads are the ones health reads: a container needs nothing more.
+    let out = otk_mock()
+        .arg("health")
+        .env("OTK_MOCK_BIND", &served.provider)
+        .env("OTK_MOCK_ADMIN_BIND", &admin)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(&format!("ok: http://{admin}/__admin/health (")),
+        "{}",
+        stdout(&out)
+    );
+    // The provider port has no admin API here: not healthy.
+    let out = run(&["health", "--bind", &served.provider]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("answered 404"), "{}", stderr(&out));
+    // Not a URL: unhealthy too (Docker reserves exit 2).
+    let out = run(&["health", "--url", "nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("otk-mock: health: nowhere: invalid_url"),
+        "{}",
+        stderr(&out)
+    );
+
+    drop(served);
+    let out = run(&["health", "--url", &format!("http://{admin}/__admin/health")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
 }

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 
 use super::{print_out, CatalogueArgs, Failure};
 use crate::catalogue::Catalogue;
-use crate::config::parse_duration;
+use crate::config::parse_positive_duration;
 use crate::contract::record::{self, Secret};
 use crate::contract::{check, export};
 
@@ -41,7 +41,7 @@ pub struct CheckArgs {
     pub scenario: Option<String>,
     /// Count keys the mock renders and a recording lacks (and nulls the mock never renders)
     /// as errors, not warnings.
-    #[arg(long, env = "OTK_MOCK_CONTRACT_STRICT")]
+    #[arg(long, env = "OTK_MOCK_CONTRACT_STRICT", value_parser = super::boolean("OTK_MOCK_CONTRACT_STRICT"))]
     pub strict: bool,
     /// Recorded files, or directories searched (recursively) for *.json.
     #[arg(required = true, value_name = "FILES_OR_DIRS")]
@@ -85,8 +85,8 @@ pub struct RecordArgs {
         value_name = "DIR"
     )]
     pub out: PathBuf,
-    /// How long to wait for each answer.
-    #[arg(long, env = "OTK_MOCK_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    /// How long to wait for each answer (above zero).
+    #[arg(long, env = "OTK_MOCK_UPSTREAM_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
     /// A key that makes the fake values the same on every run for the same inputs [default: a
     /// random key per run]. Keep it secret: with it, small inputs can be guessed back.

@@ -1,5 +1,5 @@
-//! The command line: `serve`, `scenarios`, `render`, `validate`, and the contract tools
-//! (`contract check`, `contract schema`, `record`, in [`contract`]).
+//! The command line: `serve`, `scenarios`, `render`, `validate`, `health` (in [`health`]), and
+//! the contract tools (`contract check`, `contract schema`, `record`, in [`contract`]).
 //!
 //! Every flag also reads an `OTK_MOCK_*` environment variable. Parsing is clap's; checking
 //! what was parsed (a duration, a default scenario that exists) is a second step here, and
@@ -9,6 +9,7 @@
 #![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 pub mod contract;
+pub mod health;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -49,6 +50,24 @@ pub enum Command {
     Contract(contract::ContractArgs),
     /// Fetch real get-journey responses and write them, sanitized, as recorded files.
     Record(contract::RecordArgs),
+    /// Ask a running server whether it is healthy: exit 0 if GET /__admin/health answers ok,
+    /// 1 otherwise (for a container's HEALTHCHECK; no curl needed).
+    Health(health::HealthArgs),
+}
+
+/// The value parser of a boolean flag's variable: `1/0`, `true/false`, `yes/no`, `on/off` (any
+/// case), and an error that names the variable, since that is where the bad value came from
+/// (a flag given on the command line takes no value).
+pub(crate) fn boolean(
+    variable: &'static str,
+) -> impl Fn(&str) -> Result<bool, String> + Clone + Send + Sync + 'static {
+    move |text: &str| match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "y" => Ok(true),
+        "0" | "false" | "no" | "off" | "n" | "" => Ok(false),
+        _ => Err(format!(
+            "{variable}={text:?} is not a boolean; use 1/0, true/false, yes/no or on/off"
+        )),
+    }
 }
 
 /// Where the catalogue comes from, and the seed of its fake data.
@@ -63,7 +82,7 @@ pub struct CatalogueArgs {
     pub templates: Option<PathBuf>,
     /// Leave the bundled scenario templates out: only --templates DIR's (needs --scenarios
     /// and --templates). The hosted page's HTML still falls back to the bundled one.
-    #[arg(long, env = "OTK_MOCK_NO_BUNDLED")]
+    #[arg(long, env = "OTK_MOCK_NO_BUNDLED", value_parser = boolean("OTK_MOCK_NO_BUNDLED"))]
     pub no_bundled: bool,
     /// Seed of all generated data: the same seed and journey id give the same body.
     #[arg(long, env = "OTK_MOCK_SEED", default_value_t = 0)]
@@ -99,8 +118,9 @@ pub enum LogFormat {
 pub struct ServeArgs {
     #[command(flatten)]
     pub catalogue: CatalogueArgs,
-    /// Address to listen on; use 0.0.0.0:8080 in a container.
-    #[arg(long, env = "OTK_MOCK_BIND", default_value = "127.0.0.1:8080")]
+    /// Address to listen on, HOST:PORT (a host name is resolved once, at start); use
+    /// 0.0.0.0:8080 in a container.
+    #[arg(long, env = "OTK_MOCK_BIND", default_value = "127.0.0.1:8080", value_name = "HOST:PORT", value_parser = crate::config::parse_bind)]
     pub bind: SocketAddr,
     /// Accept only this Authorization token (repeatable; the variable is comma-separated).
     /// Without any, every non-empty token is accepted.
@@ -115,7 +135,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub roles: ScenarioRoles,
     /// Answer the provider's 404 for a journey id that selects no scenario.
-    #[arg(long, env = "OTK_MOCK_STRICT")]
+    #[arg(long, env = "OTK_MOCK_STRICT", value_parser = boolean("OTK_MOCK_STRICT"))]
     pub strict: bool,
     /// Log format on stderr (the level comes from RUST_LOG, default info).
     #[arg(long, env = "OTK_MOCK_LOG_FORMAT", value_enum, default_value = "text")]
@@ -219,7 +239,7 @@ pub struct ServeArgs {
     /// Reload scenarios and templates when their files change (only --scenarios/--templates
     /// directories; the bundled catalogue cannot change). A broken change keeps the last good
     /// catalogue and is reported in the log and in GET /__admin/health.
-    #[arg(long, env = "OTK_MOCK_WATCH")]
+    #[arg(long, env = "OTK_MOCK_WATCH", value_parser = boolean("OTK_MOCK_WATCH"))]
     pub watch: bool,
     /// How often --watch looks at the files.
     #[arg(long, env = "OTK_MOCK_WATCH_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
@@ -245,7 +265,7 @@ pub struct ServeArgs {
     pub admin_token: Option<crate::config::AdminToken>,
     /// Serve the admin API on this address, apart from the provider port (where /__admin/* is
     /// then a 404), e.g. 127.0.0.1:8081 while --bind is 0.0.0.0:8080.
-    #[arg(long, env = "OTK_MOCK_ADMIN_BIND", value_name = "ADDR")]
+    #[arg(long, env = "OTK_MOCK_ADMIN_BIND", value_name = "HOST:PORT", value_parser = crate::config::parse_bind)]
     pub admin_bind: Option<SocketAddr>,
 }
 
@@ -401,6 +421,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Validate(args) => validate(&args),
         Command::Contract(args) => contract::run_contract(args),
         Command::Record(args) => contract::run_record(args),
+        Command::Health(args) => health::run(&args),
     }
 }
 
