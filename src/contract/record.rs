@@ -302,12 +302,7 @@ impl Plan {
 
     /// Remove the token from any text that came from outside.
     fn scrub(&self, text: &str) -> String {
-        let token = self.request.token.expose().trim();
-        if token.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(token, "<token>")
-        }
+        scrub_token(text, self.request.token.expose().trim())
     }
 
     /// What to say about an error body: the provider's `error.message` when it has one, else
@@ -382,9 +377,73 @@ fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
+/// `text` with the token replaced by `<token>` where it stands as a token, not inside a longer
+/// word: a short token (`t`) leaves "Cannot POST" alone while `Bearer t`, `token=t;` and
+/// `/t/` are still scrubbed. A token of 16 characters or more, a real credential, is replaced
+/// wherever it appears, inside a word too: showing a piece of a word is cheaper than leaking it.
+pub(crate) fn scrub_token(text: &str, token: &str) -> String {
+    if token.is_empty() {
+        return text.to_string();
+    }
+    let anywhere = token.chars().count() >= 16;
+    let word = |c: Option<char>| !anywhere && c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find(token) {
+        let at = from + found;
+        let end = at + token.len();
+        if word(text[..at].chars().next_back()) || word(text[end..].chars().next()) {
+            // Inside a longer word: look again from the next character.
+            from = at + text[at..].chars().next().map_or(1, char::len_utf8);
+        } else {
+            out.push_str(&text[done..at]);
+            out.push_str("<token>");
+            done = end;
+            from = end;
+        }
+    }
+    let rest = &text[done..];
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubs_the_token_where_it_stands_as_a_token_only() {
+        let cases = [
+            (
+                "Cannot POST /api/v3/otk-service/x",
+                "t",
+                "Cannot POST /api/v3/otk-service/x",
+            ),
+            (
+                "bad token t; Bearer t, token=t, /t/",
+                "t",
+                "bad token <token>; Bearer <token>, token=<token>, /<token>/",
+            ),
+            ("t", "t", "<token>"),
+            (
+                "echo: eyJh.b-c_d= (eyJh.b-c_d=)",
+                "eyJh.b-c_d=",
+                "echo: <token> (<token>)",
+            ),
+            (
+                "xsecret secretx secret_ secret",
+                "secret",
+                "xsecret secretx secret_ <token>",
+            ),
+            ("xx0123456789abcdefxx", "0123456789abcdef", "xx<token>xx"),
+            ("sécret sé", "sé", "sécret <token>"),
+            ("nothing here", "", "nothing here"),
+        ];
+        for (text, token, want) in cases {
+            assert_eq!(scrub_token(text, token), want, "{text:?} / {token:?}");
+        }
+    }
 
     #[test]
     fn the_secret_never_shows_in_debug_or_display() {
