@@ -235,8 +235,12 @@ fn the_scenario_flag_compares_with_that_scenario_only() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("compatible with scenario `success`"), "{out}");
 
-    let (code, _, err) = otk(&["contract", "check", "--scenario", "nope", path(&file)]);
+    let (code, out, err) = otk(&["contract", "check", "--scenario", "nope", path(&file)]);
     assert_eq!(code, 2);
+    assert!(
+        out.contains("contract check: nothing checked (1 input problem)"),
+        "{out}"
+    );
     assert!(
         err.contains("--scenario \"nope\" is not in the catalogue; known scenarios: "),
         "{err}"
@@ -258,7 +262,7 @@ fn invalid_json_is_bad_input_with_its_line_and_column() {
         )),
         "{err}"
     );
-    assert!(out.contains("1 not checked"), "{out}");
+    assert!(out.contains("nothing checked (1 input problem)"), "{out}");
 }
 
 #[test]
@@ -267,8 +271,12 @@ fn unreadable_paths_and_empty_directories_are_bad_input() {
     let missing = dir.path().join("nope.json");
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let (code, _, err) = otk(&["contract", "check", path(&missing), path(&empty)]);
+    let (code, out, err) = otk(&["contract", "check", path(&missing), path(&empty)]);
     assert_eq!(code, 2, "{err}");
+    assert!(
+        out.contains("contract check: nothing checked (2 input problems)"),
+        "{out}"
+    );
     assert!(
         err.contains(&format!("{}: cannot read:", path(&missing))),
         "{err}"
@@ -280,6 +288,10 @@ fn unreadable_paths_and_empty_directories_are_bad_input() {
         )),
         "{err}"
     );
+    // An empty directory alone checks nothing: exit 2, never a green check.
+    let (code, out, err) = otk(&["contract", "check", path(&empty)]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("nothing checked"), "{out}");
 }
 
 #[test]

@@ -499,9 +499,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// 0 when every file is compatible, 1 on drift, 2 when a file could not be checked.
+    /// 0 when every file is compatible, 1 on drift, 2 when a file could not be checked or
+    /// nothing was: a check of nothing must not pass for a green one.
     pub fn exit_code(&self) -> u8 {
-        if !self.problems.is_empty() {
+        if !self.problems.is_empty() || self.reports.is_empty() {
             2
         } else if self.reports.iter().any(|r| !r.compatible) {
             1
@@ -514,11 +515,29 @@ impl Outcome {
     pub fn summary(&self) -> String {
         let compatible = self.reports.iter().filter(|r| r.compatible).count();
         let drift = self.reports.len() - compatible;
-        let files = self.reports.len() + self.problems.len();
+        if self.reports.is_empty() {
+            let problems = self.problems.len();
+            return format!(
+                "contract check: nothing checked ({problems} input problem{})",
+                if problems == 1 { "" } else { "s" }
+            );
+        }
+        // An unknown --scenario or an empty directory is not a file.
+        let unchecked = self
+            .problems
+            .iter()
+            .filter(|p| {
+                !matches!(
+                    p,
+                    InputError::UnknownScenario { .. } | InputError::NoJsonFiles { .. }
+                )
+            })
+            .count();
+        let files = self.reports.len() + unchecked;
         format!(
             "contract check: {files} file{}: {compatible} compatible, {drift} with drift, {} not checked",
             if files == 1 { "" } else { "s" },
-            self.problems.len()
+            unchecked
         )
     }
 }
