@@ -169,7 +169,7 @@ async fn receive(listener: TcpListener, receiver: Arc<Receiver>, start: Instant)
                         let mut tally = receiver.tally.lock().expect("tally");
                         let entry = tally.entry(id).or_default();
                         entry.0 += 1;
-                        let ok = entry.0 % 2 == 0;
+                        let ok = entry.0.is_multiple_of(2);
                         entry.1 += u32::from(ok);
                         (ok, ok && entry.1 == 1)
                     };

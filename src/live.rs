@@ -77,7 +77,7 @@ impl Loaded {
         let size = std::mem::size_of::<Scenario>().max(1);
         let offset = (scenario as *const Scenario as usize).wrapping_sub(all.as_ptr() as usize);
         let index = offset / size;
-        (offset % size == 0 && index < all.len())
+        (offset.is_multiple_of(size) && index < all.len())
             .then(|| self.scenarios.get(index))
             .flatten()
     }

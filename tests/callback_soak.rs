@@ -54,7 +54,7 @@ async fn alternating_receiver() -> (String, Tally) {
                             let mut seen = seen.lock().unwrap();
                             let entry = seen.entry(id).or_default();
                             entry.0 += 1;
-                            let ok = entry.0 % 2 == 0;
+                            let ok = entry.0.is_multiple_of(2);
                             entry.1 += u32::from(ok);
                             ok
                         };

@@ -62,7 +62,7 @@ pub fn render(
     index: usize,
 ) -> Result<Value, RenderError> {
     let id = format!("contract-{index:02}");
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         return catalogue.render_stateless(scenario, &id);
     }
     let (mut journey, person) = catalogue.stateless_journey(&id);

@@ -37,7 +37,7 @@ impl Shadow {
 
     /// Counts one fast-path body; whether this one is to be checked.
     pub fn due(&self) -> bool {
-        (self.seen.fetch_add(1, Ordering::Relaxed) + 1) % self.every == 0
+        (self.seen.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(self.every)
     }
 
     /// Bodies checked against Tera so far.
