@@ -30,6 +30,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A port someone else listens on would be measured instead of us: refuse it.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in "$MOCK_PORT" "$CEILING_PORT"; do
+  if port_taken "$port"; then
+    echo "load.sh: port $port on 127.0.0.1 is taken by another program; free it or set MOCK_PORT / CEILING_PORT" >&2
+    exit 2
+  fi
+done
+
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
@@ -64,6 +73,7 @@ RUST_LOG=warn $MOCK serve --bind 127.0.0.1:$MOCK_PORT &
 MOCK_PID=$!
 PIDS+=("$MOCK_PID")
 wait_ready "$MOCK_URL$API/success-bench-1"
+kill -0 "$MOCK_PID" 2>/dev/null || { echo "load.sh: otk-mock exited; see its error above" >&2; exit 1; }
 sleep 1
 IDLE_RSS=$(rss_kb "$MOCK_PID")
 
