@@ -1,7 +1,7 @@
 //! The router: a request in, its response out, for any body type.
 //!
 //! It reads the path once, hands the request to its surface (the provider API in
-//! [`crate::api`], the admin API in [`crate::admin`], the hosted page in [`crate::page`]),
+//! [`crate::api`], the admin API in [`crate::admin`], the hosted page in [`crate::page`]; `/favicon.ico` gets a 204 that is not journaled),
 //! reads the body under `--max-body-bytes` when there is one, and gives the surface's
 //! [`Outcome`] to the one wrapper, [`App::conclude`], which records it and turns it into the
 //! response. Each surface first checks the head alone (route, method, token, headers), so
@@ -55,6 +55,8 @@ pub enum Listener {
 enum Surface<'a> {
     Admin,
     Page,
+    /// `/favicon.ico`, which browsers ask for on every page: a 204, not provider traffic.
+    Favicon,
     Provider(RouteKind, Option<&'a str>),
     /// Not served on this listener (the admin listener serves the admin API only).
     NotHere,
@@ -74,6 +76,9 @@ fn surface(path: &str, on: Listener, admin_apart: bool) -> Surface<'_> {
     }
     if path.starts_with(crate::page::PREFIX) {
         return Surface::Page;
+    }
+    if path == "/favicon.ico" {
+        return Surface::Favicon;
     }
     let (route, journey_id) = RouteKind::of_path(path);
     Surface::Provider(route, journey_id)
@@ -163,6 +168,7 @@ where
                 conn,
             )
         }
+        Surface::Favicon => settle(app, Outcome::plain(Ok(favicon())), started, span, conn),
         Surface::Page => {
             let prepared = within(&span, || crate::page::prepare(&request));
             plain(
@@ -180,6 +186,18 @@ where
             settle(app, Outcome::plain(Err(missing)), started, span, conn)
         }
     }
+}
+
+/// `204 No Content` for `/favicon.ico`, cached for a day: the pages say they have no icon, and
+/// a browser that asks anyway is not provider traffic, so it is neither journaled nor counted.
+fn favicon() -> Response<crate::wire::Body> {
+    let mut response = Response::new(crate::wire::full(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    response
 }
 
 /// The longest request target (path and query) answered; longer ones get a 414. hyper's own

@@ -106,7 +106,7 @@ async fn every_way_of_completing_sends_the_callback() {
     let by_timer = create_id(&server, &with_callback(&receiver.url), &[]).await;
 
     let reply = page(&server, Method::POST, &by_page, "outcome=success").await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
     admin(
         &server,
         Method::POST,
