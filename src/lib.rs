@@ -36,7 +36,7 @@
 //!                plain functions over &App that return an Outcome
 //!  app           App: the shared state; Outcome → response, journal, metrics, fault act
 //!  domain        scenario · catalogue · render · journey · callback · fault · journal
-//!                · metrics · live · cache · contract
+//!                · metrics · live · cache · inbox · contract
 //!  bottom        wire (Body, ApiError, responses, read_body, RouteKind, Connection handle)
 //!                · time · text · hash · ring · client (outbound HTTP)
 //! ```
@@ -79,6 +79,7 @@ pub mod config;
 pub mod contract;
 mod fault;
 mod hash;
+mod inbox;
 mod journal;
 mod journey;
 mod live;
