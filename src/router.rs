@@ -1,7 +1,8 @@
 //! The router: a request in, its response out, for any body type.
 //!
 //! It reads the path once, hands the request to its surface (the provider API in
-//! [`crate::api`], the admin API in [`crate::admin`], the hosted page in [`crate::page`]; `/favicon.ico` gets a 204 that is not journaled),
+//! [`crate::api`], the admin API in [`crate::admin`], the QA console in [`crate::console`],
+//! the hosted page in [`crate::page`]; `/favicon.ico` gets a 204 that is not journaled),
 //! reads the body under `--max-body-bytes` when there is one, and gives the surface's
 //! [`Outcome`] to the one wrapper, [`App::conclude`], which records it and turns it into the
 //! response. Each surface first checks the head alone (route, method, token, headers), so
@@ -54,6 +55,8 @@ pub enum Listener {
 /// Where a request is going, once its path has been read.
 enum Surface<'a> {
     Admin,
+    /// The QA console (`/__admin/ui/`), and the admin root a browser opens.
+    Console,
     Page,
     /// `/favicon.ico`, which browsers ask for on every page: a 204, not provider traffic.
     Favicon,
@@ -64,6 +67,12 @@ enum Surface<'a> {
 
 #[inline(always)]
 fn surface(path: &str, on: Listener, admin_apart: bool) -> Surface<'_> {
+    if path.starts_with("/__admin") && crate::console::owns(path) {
+        if on == Listener::Admin || !admin_apart {
+            return Surface::Console;
+        }
+        return Surface::Provider(RouteKind::Other, None);
+    }
     if path.starts_with(crate::admin::PREFIX) {
         if on == Listener::Admin || !admin_apart {
             return Surface::Admin;
@@ -163,6 +172,18 @@ where
                 request,
                 prepared,
                 crate::admin::handle,
+                started,
+                span,
+                conn,
+            )
+        }
+        Surface::Console => {
+            let prepared = within(&span, || crate::console::prepare(app, &request));
+            plain(
+                app,
+                request,
+                prepared,
+                crate::console::handle,
                 started,
                 span,
                 conn,
