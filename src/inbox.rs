@@ -2,7 +2,7 @@
 //! tester without a server of their own can point `callbackUrl` at the mock
 //! (`http://<mock>/__admin/inbox/<name>`) and read what their app would have received.
 //!
-//! Everything is bounded: [`MAX_BOXES`] names (the least recently written box makes room),
+//! Everything is bounded (about 25 MiB at worst): [`MAX_BOXES`] names (the least recently written box makes room),
 //! [`MAX_PER_BOX`] requests a box (the oldest goes), [`MAX_BODY`] bytes of a body and
 //! [`MAX_HEADERS`] headers kept (the rest cut, and the entry says so), so no sender can grow
 //! the mock's memory without end. A reset empties it.
@@ -14,11 +14,11 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 /// Boxes kept at once.
-pub const MAX_BOXES: usize = 32;
+pub const MAX_BOXES: usize = 16;
 /// Requests kept a box.
 pub const MAX_PER_BOX: usize = 50;
 /// Bytes of a body kept.
-pub const MAX_BODY: usize = 64 * 1024;
+pub const MAX_BODY: usize = 32 * 1024;
 /// Headers kept a request.
 pub const MAX_HEADERS: usize = 64;
 /// The longest box name: letters, digits, `-`, `_` and `.`.
