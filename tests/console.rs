@@ -448,6 +448,19 @@ async fn a_callback_to_the_inbox_is_the_one_that_may_reach_the_mock_itself() {
     })
     .await;
     assert_eq!(view["callback"]["sent"], true);
+    // The journey's console page shows what each attempt sends: the same headers and body.
+    let page = get(&server, &format!("/__admin/ui/journeys/{id}"), &[])
+        .await
+        .text();
+    assert!(page.contains(r#"<details id="callback-sent">"#), "{page}");
+    assert!(
+        page.contains("<th>Authorization</th><td><code>secret</code>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("&quot;journeyId&quot;: &quot;{id}&quot;")),
+        "{page}"
+    );
     // Any other path on the mock stays refused.
     let other = create_id(
         &server,

@@ -119,6 +119,7 @@ pub fn journey(app: &App, view: &View<'_>, id: &str) -> Result<Response<Body>, A
     let detail = record.view(&url);
     let (attempts, _) = app.callbacks().logs();
     let (attempts, _, _) = attempts.page(0, ROWS, Some(id));
+    let callback = callback_sent(app, &record);
     let document = app
         .journey_body(&record)
         .ok()
@@ -134,8 +135,67 @@ pub fn journey(app: &App, view: &View<'_>, id: &str) -> Result<Response<Body>, A
         c.insert("qr", &assets::qr_svg(&url));
         c.insert("attempts", &attempts);
         c.insert("document", &document);
+        c.insert("callbackSent", &callback);
         c.insert("scenarios", &scenario_choices(app));
     })
+}
+
+/// What each attempt of an ended journey's callback sends: its headers and its body, as the
+/// dispatcher builds them (the body is rendered at the end and never changes; a redelivery
+/// sends it again). `None` before the end, or without a `callbackUrl`.
+fn callback_sent(app: &App, record: &JourneyRecord) -> Option<Value> {
+    let url = record.callback_url()?;
+    if !record.state.is_terminal() {
+        return None;
+    }
+    let settings = &app.config().callbacks;
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        (
+            "User-Agent".to_string(),
+            concat!("otk-mock/", env!("CARGO_PKG_VERSION")).to_string(),
+        ),
+    ];
+    let ended_with = record.outcome.as_deref().unwrap_or(&record.scenario);
+    let scenario_fault = app
+        .catalogue()
+        .find(ended_with)
+        .and_then(|s| s.callback_fault.clone());
+    let wrong_auth = record
+        .callback
+        .fault
+        .clone()
+        .or(scenario_fault)
+        .is_some_and(|f| f.wrong_auth);
+    let key = if wrong_auth {
+        Some(crate::callback::WRONG_AUTH_KEY)
+    } else {
+        record.auth_key()
+    };
+    if let Some(key) = key {
+        headers.push((settings.auth_header.clone(), key.to_string()));
+    }
+    if settings.signing_key.is_some() {
+        for (name, value) in [
+            ("webhook-id", format!("msg_{}", record.id)),
+            (
+                "webhook-timestamp",
+                "<the attempt's time, epoch seconds>".to_string(),
+            ),
+            (
+                "webhook-signature",
+                "v1,<HMAC-SHA256 of id, timestamp and body>".to_string(),
+            ),
+        ] {
+            headers.push((name.to_string(), value));
+        }
+    }
+    let body = app
+        .journeys()
+        .document(record, true)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok());
+    Some(json!({ "url": url, "headers": headers, "body": body }))
 }
 
 /// `/__admin/ui/scenarios`: the catalogue, each with a preview and `curl` lines.
