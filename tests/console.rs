@@ -563,3 +563,63 @@ async fn with_an_admin_token_the_console_asks_for_it_and_keeps_it_in_a_cookie() 
 fn form_urlencoded_token() -> String {
     ADMIN_TOKEN.replace(';', "%3B").replace('=', "%3D")
 }
+
+#[tokio::test]
+async fn with_an_admin_listener_the_console_and_its_inbox_live_there() {
+    let mut config = quick_config();
+    config.admin_bind = Some("127.0.0.1:0".parse().unwrap());
+    let server = serve_with(config).await;
+    let admin = server.app().config().admin_bind.expect("the admin address");
+    let admin_url = format!("http://{admin}");
+    // Not on the provider port: there /__admin/ is the provider's 404.
+    server
+        .send(Method::GET, "/__admin/ui/", &[], "")
+        .await
+        .assert_provider_error(404);
+    let form = "scenario=success&toInbox=1&autoComplete=off";
+    let created = common::send_url(
+        Method::POST,
+        &format!("{admin_url}/__admin/ui/journeys"),
+        &[("content-type", FORM)],
+        form,
+    )
+    .await;
+    let id = journey_of(&see_other(&created));
+    let view = journey_view_at(&admin_url, &id).await;
+    assert_eq!(
+        view["processingConfig"]["callbackUrl"],
+        format!("{admin_url}/__admin/inbox/console")
+    );
+    common::send_url(
+        Method::POST,
+        &format!("{admin_url}/__admin/journeys/{id}/complete"),
+        &[],
+        "",
+    )
+    .await;
+    eventually("the callback in the admin listener's inbox", || async {
+        let listed = common::send_url(
+            Method::GET,
+            &format!("{admin_url}/__admin/inbox/console"),
+            &[],
+            "",
+        )
+        .await
+        .json();
+        (listed["count"] == 1).then_some(())
+    })
+    .await;
+    server.shutdown().await;
+}
+
+async fn journey_view_at(admin_url: &str, id: &str) -> serde_json::Value {
+    let reply = common::send_url(
+        Method::GET,
+        &format!("{admin_url}/__admin/journeys/{id}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    reply.json()
+}

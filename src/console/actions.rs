@@ -109,11 +109,7 @@ pub fn create(app: &App, form: &Form) -> Done {
     let mut config = Map::new();
     let callback_url = match (form.get("callbackUrl"), form.get("toInbox")) {
         (Some(url), _) => Some(url.to_string()),
-        (None, Some(_)) => Some(format!(
-            "{}{}{CONSOLE_INBOX}",
-            app.journeys().settings().public_url,
-            crate::callback::policy::INBOX_PREFIX
-        )),
+        (None, Some(_)) => Some(inbox_url(app, CONSOLE_INBOX)),
         (None, None) => None,
     };
     if let Some(url) = callback_url {
@@ -272,6 +268,18 @@ pub fn clear_requests(app: &App) -> Done {
 pub fn clear_inbox(app: &App, name: &str) -> Done {
     app.inbox().clear(name);
     Ok(format!("{PREFIX}inbox"))
+}
+
+/// The URL of inbox `name` that a callback can reach: on the admin listener with
+/// `--admin-bind` (the provider port answers 404 under `/__admin/` then), else where
+/// `journeyUrl`s point.
+pub fn inbox_url(app: &App, name: &str) -> String {
+    let base = match app.config().admin_bind {
+        Some(admin) if admin.ip().is_unspecified() => format!("http://localhost:{}", admin.port()),
+        Some(admin) => format!("http://{admin}"),
+        None => app.journeys().settings().public_url.clone(),
+    };
+    format!("{base}{}{name}", crate::callback::policy::INBOX_PREFIX)
 }
 
 /// How long a duration reads in a form's hint.

@@ -4,7 +4,7 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::actions::{shown, CONSOLE_INBOX};
+use super::actions::{inbox_url, shown, CONSOLE_INBOX};
 use super::{assets, html, PREFIX};
 use crate::app::App;
 use crate::journal::Filter;
@@ -87,11 +87,7 @@ pub fn journeys(app: &App, view: &View<'_>) -> Result<Response<Body>, ApiError> 
     let (records, _) = app.journeys().page(0, ROWS, 4 << 20);
     let rows: Vec<Row> = records.iter().rev().map(|r| row(app, r)).collect();
     let config = app.config();
-    let inbox_url = format!(
-        "{}{}{CONSOLE_INBOX}",
-        app.journeys().settings().public_url,
-        crate::callback::policy::INBOX_PREFIX
-    );
+    let inbox_url = inbox_url(app, CONSOLE_INBOX);
     page(view, "journeys.html", "journeys", StatusCode::OK, |c| {
         c.insert("journeys", &rows);
         c.insert("total", &app.journeys().len());
@@ -259,14 +255,10 @@ pub fn inboxes(app: &App, view: &View<'_>) -> Result<Response<Body>, ApiError> {
         .into_iter()
         .map(|(name, count)| json!({ "name": name, "count": count }))
         .collect();
-    let base = &app.journeys().settings().public_url;
     page(view, "inbox.html", "inbox", StatusCode::OK, |c| {
         c.insert("names", &names);
         c.insert("name", &Value::Null);
-        c.insert(
-            "example",
-            &format!("{base}{}my-app", crate::callback::policy::INBOX_PREFIX),
-        );
+        c.insert("example", &inbox_url(app, "my-app"));
     })
 }
 
@@ -294,14 +286,10 @@ pub fn inbox(app: &App, view: &View<'_>, name: &str) -> Result<Response<Body>, A
             v
         })
         .collect();
-    let base = &app.journeys().settings().public_url;
     page(view, "inbox.html", "inbox", StatusCode::OK, |c| {
         c.insert("name", name);
         c.insert("received", &received);
-        c.insert(
-            "url",
-            &format!("{base}{}{name}", crate::callback::policy::INBOX_PREFIX),
-        );
+        c.insert("url", &inbox_url(app, name));
     })
 }
 
