@@ -5,8 +5,9 @@
 //! Without chromium and chromedriver these tests say so loudly and pass; with `CI=true` a
 //! missing browser fails them (`.ci/run` installs it). On a failure, a screenshot of every
 //! page the test saw is written to `target/screenshots/` (under the crate, whatever
-//! `CARGO_TARGET_DIR` says), with the HTML of the last one. With `OTK_MOCK_SCREENSHOT_DOCS=1`
-//! the first test also writes the README's `docs/console.png`.
+//! `CARGO_TARGET_DIR` says), with the HTML of the last one (`OTK_MOCK_SCREENSHOTS=all`: on
+//! success too). With `OTK_MOCK_SCREENSHOT_DOCS=1` the first test also writes the README's
+//! `docs/console.png`.
 //!
 //! Waits poll the page for what a user would see, up to a generous deadline; none is a
 //! timing threshold.
@@ -220,8 +221,8 @@ impl Browser {
     }
 
     /// On failure: every page seen and the last one's HTML, under `target/screenshots/`.
-    async fn keep_evidence(&mut self, test: &str) -> PathBuf {
-        self.snap("at-failure").await;
+    async fn keep_evidence(&mut self, test: &str, last: &str) -> PathBuf {
+        self.snap(last).await;
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("target")
             .join("screenshots")
@@ -231,7 +232,7 @@ impl Browser {
             let _ = std::fs::write(dir.join(format!("{n:02}-{label}.png")), png);
         }
         if let Ok(html) = self.client.source().await {
-            let _ = std::fs::write(dir.join("at-failure.html"), html);
+            let _ = std::fs::write(dir.join(format!("{last}.html")), html);
         }
         dir
     }
@@ -255,8 +256,12 @@ where
         Err(e) => panic!("the browser does not start: {e}"),
     };
     let outcome = body(&mut browser).await;
+    if outcome.is_ok() && std::env::var("OTK_MOCK_SCREENSHOTS").is_ok_and(|v| v == "all") {
+        let dir = browser.keep_evidence(test, "at-end").await;
+        eprintln!("{test}: screenshots in {}", dir.display());
+    }
     if let Err(e) = outcome {
-        let dir = browser.keep_evidence(test).await;
+        let dir = browser.keep_evidence(test, "at-failure").await;
         browser.stop().await;
         panic!("{test}: {e}\nscreenshots: {}", dir.display());
     }

@@ -87,7 +87,7 @@ async fn the_create_form_makes_a_journey_with_every_option_and_shows_its_link_an
     let form = "scenario=vpn_flagged&autoComplete=off&callbackUrl=http%3A%2F%2F127.0.0.1%3A9%2Fcb\
                 &authKeyForCallback=k1&callbackDelay=2s&callbackFault=duplicate\
                 &successRedirectUrl=https%3A%2F%2Fapp.test%2Fok&failureRedirectUrl=\
-                &redirectTime=3&journeyLinkValidity=120&journeySessionExpiry=60&flowId=";
+                &redirectTime=3&journeyLinkValidity=120&journeySessionExpiry=0.5&flowId=";
     let location = see_other(&post(&server, "/__admin/ui/journeys", form, &[]).await);
     let id = journey_of(&location);
     let view = journey_view(&server, &id).await;
@@ -98,8 +98,9 @@ async fn the_create_form_makes_a_journey_with_every_option_and_shows_its_link_an
     let config = &view["processingConfig"];
     assert_eq!(config["callbackUrl"], "http://127.0.0.1:9/cb");
     assert_eq!(config["authKeyForCallback"], "k1");
-    assert_eq!(config["redirectTime"], 3.0);
-    assert_eq!(config["journeyLinkValidity"], 120.0);
+    assert_eq!(config["redirectTime"], 3);
+    assert_eq!(config["journeyLinkValidity"], 120);
+    assert_eq!(config["journeySessionExpiry"], 0.5);
     assert_eq!(
         config["failureRedirectUrl"], "",
         "an empty field is the default"

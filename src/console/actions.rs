@@ -93,11 +93,15 @@ fn journey_page(id: &str) -> String {
 /// A number field of the create form, into the create body.
 fn number(form: &Form, key: &str, into: &mut Map<String, Value>) -> Result<(), Refused> {
     if let Some(text) = form.get(key) {
-        let n: f64 = text
-            .parse()
-            .map_err(|_| Refused::bad(format!("{key} must be a number, not {text:?}.")))?;
-        let value = serde_json::Number::from_f64(n)
-            .ok_or_else(|| Refused::bad(format!("{key} must be a finite number.")))?;
+        // Whole numbers stay whole (`3`, not `3.0`), as an app's JSON would send them.
+        let value = match text.parse::<i64>() {
+            Ok(n) => serde_json::Number::from(n),
+            Err(_) => text
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .ok_or_else(|| Refused::bad(format!("{key} must be a number, not {text:?}.")))?,
+        };
         into.insert(key.to_string(), Value::Number(value));
     }
     Ok(())
