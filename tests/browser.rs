@@ -394,6 +394,20 @@ async fn a_tester_goes_from_the_console_through_the_page_to_the_inbox_with_javas
         },
         async |b| {
             tester_path(b, &server, true).await?;
+            // The fault form checks a rule as it is typed.
+            b.goto(&format!("{}/__admin/ui/faults", server.uri()), "typing")
+                .await?;
+            b.fill("#inject", "status:99").await?;
+            b.until("the check to name the statuses", false, |_, html| {
+                html.contains(r#"class="wide check bad""#) && html.contains("must be one of 429")
+            })
+            .await?;
+            b.fill("#inject", "status:503").await?;
+            b.until("the check to accept the rule", false, |_, html| {
+                html.contains(r#"class="wide check good""#)
+            })
+            .await?;
+            b.snap("typed").await;
             // Live refresh: a journey created meanwhile appears without a reload.
             b.goto(&format!("{}/__admin/ui/", server.uri()), "live")
                 .await?;

@@ -267,6 +267,24 @@ async fn faults_are_added_checked_listed_and_deleted() {
         bad.text()
     );
 
+    // The check the form runs as one types: the same parser.
+    let check = |q: &'static str| {
+        let server = &server;
+        async move {
+            get(server, &format!("/__admin/ui/faults/check?inject={q}"), &[])
+                .await
+                .json()
+        }
+    };
+    assert_eq!(
+        check("delay%3A2s%3B%20status%3A504").await,
+        json!({"ok": true})
+    );
+    let bad = check("status%3A99").await;
+    assert_eq!(bad["ok"], false);
+    assert!(bad["message"].as_str().unwrap().contains("429"), "{bad}");
+    assert_eq!(check("").await["message"], "inject is required");
+
     let form = "inject=status%3A503&route=get-journey&times=2";
     assert_eq!(
         see_other(&post(&server, "/__admin/ui/faults", form, &[]).await),

@@ -99,6 +99,7 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
             ["inbox", name] => pages::inbox(app, &view, name),
             ["requests"] => pages::requests(app, &view),
             ["faults"] => pages::faults(app, &view),
+            ["faults", "check"] => Ok(pages::check_fault(&call.query)),
             ["health"] => pages::health(app, &view),
             _ => pages::problem(
                 app,

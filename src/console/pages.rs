@@ -355,6 +355,25 @@ pub fn faults(app: &App, view: &View<'_>) -> Result<Response<Body>, ApiError> {
     })
 }
 
+/// `/__admin/ui/faults/check?inject=…`: whether a fault parses, for the form's check as
+/// one types: `{"ok": true}` or `{"ok": false, "message": …}`, by the parser that adding it
+/// uses.
+pub fn check_fault(query: &str) -> Response<Body> {
+    let inject = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "inject")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let answer = if inject.trim().is_empty() {
+        json!({ "ok": false, "message": "inject is required" })
+    } else {
+        match inject.parse::<crate::fault::Fault>() {
+            Ok(_) => json!({ "ok": true }),
+            Err(e) => json!({ "ok": false, "message": e.to_string() }),
+        }
+    };
+    crate::wire::json_value_response(StatusCode::OK, &answer)
+}
+
 /// `/__admin/ui/health`: what `GET /__admin/health` says.
 pub fn health(app: &App, view: &View<'_>) -> Result<Response<Body>, ApiError> {
     let health = crate::admin::health(app);

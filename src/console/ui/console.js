@@ -1,6 +1,6 @@
 // The QA console's only script (compiled into the binary). The pages work without it; with
 // it, the parts marked data-live refresh every two seconds, Copy buttons copy curl lines,
-// and forms marked data-confirm ask first.
+// a fault rule is checked as it is typed, and forms marked data-confirm ask first.
 (function () {
   "use strict";
   var busy = false;
@@ -48,6 +48,26 @@
       try { document.execCommand("copy"); done(); } catch (err) { /* select it by hand */ }
       document.body.removeChild(t);
     }
+  });
+
+  // A fault rule is checked as it is typed, by the parser that adding it uses.
+  var timer = null;
+  document.addEventListener("input", function (e) {
+    var field = e.target;
+    var url = field.getAttribute && field.getAttribute("data-check");
+    var out = document.getElementById(field.id + "-check");
+    if (!url || !out) return;
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      if (!field.value.trim()) { out.textContent = ""; out.className = "wide check"; return; }
+      fetch(url + "?inject=" + encodeURIComponent(field.value), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (a) {
+          out.textContent = a.ok ? "✓ valid" : a.message;
+          out.className = "wide check " + (a.ok ? "good" : "bad");
+        })
+        .catch(function () { out.textContent = ""; });
+    }, 250);
   });
 
   document.addEventListener("submit", function (e) {
