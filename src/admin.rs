@@ -26,7 +26,14 @@
 //! | `GET`/`DELETE /__admin/faults/{id}` | one rule |
 //! | `GET /__admin/health` | catalogue size, generation, last reload error |
 //! | `GET /__admin/metrics` | OpenMetrics text (Prometheus scrapes it) |
-//! | `POST /__admin/reset` | forget journeys, callbacks, cached bodies, the journal and fault rules |
+//! | `POST /__admin/reset` | forget journeys, callbacks, cached bodies, the journal, fault rules and the inbox |
+//! | `GET`/`DELETE /__admin/inbox/{name}` | what the callback inbox `name` received, as JSON; empty it |
+//! | any other method on `/__admin/inbox/{name}` | keep the request (headers, body) in inbox `name`: no token needed |
+//!
+//! The QA console (`crate::console`, `/__admin/ui/`) is the same operations in HTML. With
+//! `--admin-token`, its login form sets the token in a cookie, which every admin route
+//! accepts as it accepts the bearer token (`SameSite=Strict`: another site's page cannot send
+//! it).
 //!
 //! The three listings are paged, so that no answer grows with what the mock holds: `limit`
 //! entries at most (default 100, at most 1,000; journeys also stop at about 4 MiB), oldest
@@ -131,6 +138,7 @@ enum Route {
     Health,
     Metrics,
     Reset,
+    Inbox(String),
 }
 
 impl Route {
@@ -152,6 +160,7 @@ impl Route {
             ["health"] => Route::Health,
             ["metrics"] => Route::Metrics,
             ["reset"] => Route::Reset,
+            ["inbox", name] => Route::Inbox(id(name)?),
             _ => return None,
         })
     }
@@ -166,6 +175,8 @@ impl Route {
             Route::Complete(_) | Route::Redeliver(_) | Route::RequestCount | Route::Reset => {
                 &[Method::POST]
             }
+            // Any method is kept, but these two read and empty the box.
+            Route::Inbox(_) => &[],
         }
     }
 }
@@ -175,6 +186,13 @@ pub struct Call {
     route: Route,
     method: Method,
     query: String,
+    /// The request's headers, for a request the inbox keeps.
+    headers: Vec<(String, String)>,
+}
+
+/// Whether a request on an inbox route is one to keep (not a read or an emptying).
+fn inbox_keeps(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::DELETE)
 }
 
 /// The checks on an admin request's head: the admin token (401; health is open), route (404),
@@ -182,34 +200,102 @@ pub struct Call {
 pub fn prepare<B>(app: &App, request: &Request<B>) -> Result<Call, ApiError> {
     let path = request.uri().path();
     let route = Route::parse(path);
-    if !matches!(route, Some(Route::Health)) {
+    let method = request.method().clone();
+    // Health is for orchestrators, and the inbox takes callbacks, which carry no admin token
+    // (it only keeps what it gets); reading the inbox needs the token.
+    let open = match &route {
+        Some(Route::Health) => true,
+        Some(Route::Inbox(_)) => inbox_keeps(&method),
+        _ => false,
+    };
+    if !open {
         authorize(app, request)?;
     }
     let route = route.ok_or_else(|| ApiError::route_not_found(request.method(), path))?;
-    let method = request.method().clone();
-    if !route.allowed().contains(&method) {
+    if let Route::Inbox(name) = &route {
+        crate::inbox::check_name(name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    } else if !route.allowed().contains(&method) {
         let allow: Vec<&str> = route.allowed().iter().map(Method::as_str).collect();
         return Err(ApiError::method_not_allowed(&method, &allow.join(", ")));
     }
+    let headers = if matches!(route, Route::Inbox(_)) && inbox_keeps(&method) {
+        request
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Call {
         route,
         method,
         query: request.uri().query().unwrap_or("").to_string(),
+        headers,
     })
+}
+
+/// The name of the cookie the console's login form sets: the admin token.
+pub const TOKEN_COOKIE: &str = "otk_mock_admin";
+
+/// Whether the request carries the admin token (or none is needed): as a bearer token, or in
+/// the console's cookie.
+pub fn authorized<B>(app: &App, request: &Request<B>) -> bool {
+    let Some(token) = &app.config().admin_token else {
+        return true;
+    };
+    let bearer_ok = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| bearer(value.as_bytes()))
+        .is_some_and(|p| token.matches(p));
+    bearer_ok
+        || cookie(request, TOKEN_COOKIE)
+            .map(cookie_decode)
+            .is_some_and(|p| token.matches(p.as_bytes()))
+}
+
+/// A token as the console's cookie holds it: percent-encoded, since a token may hold `;` or
+/// spaces, which a cookie value may not.
+pub fn cookie_encode(token: &str) -> String {
+    form_urlencoded::byte_serialize(token.as_bytes()).collect()
+}
+
+/// The token a cookie value holds ([`cookie_encode`]).
+fn cookie_decode(value: &str) -> String {
+    form_urlencoded::parse(format!("t={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The value of cookie `name` of a request, if it has one.
+pub fn cookie<'r, B>(request: &'r Request<B>, name: &str) -> Option<&'r str> {
+    request
+        .headers()
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
 }
 
 /// With `--admin-token`, the request must carry `Authorization: Bearer <token>`.
 fn authorize<B>(app: &App, request: &Request<B>) -> Result<(), ApiError> {
-    let Some(token) = &app.config().admin_token else {
+    if authorized(app, request) {
         return Ok(());
-    };
+    }
     let presented = request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| bearer(value.as_bytes()));
-    if presented.is_some_and(|p| token.matches(p)) {
-        return Ok(());
-    }
     tracing::warn!(
         path = %request.uri().path(),
         credentials = if presented.is_some() { "wrong bearer token" } else { "no bearer token" },
@@ -241,6 +327,7 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
         route,
         method,
         query,
+        headers,
     } = call;
     let journeys = app.journeys();
     match route {
@@ -363,6 +450,32 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
             );
             Ok(response)
         }
+        Route::Inbox(name) if method == Method::GET || method == Method::HEAD => {
+            let received = app.inbox().list(&name);
+            Ok(ok(
+                json!({ "name": name, "count": received.len(), "requests": received }),
+            ))
+        }
+        Route::Inbox(name) if method == Method::DELETE => {
+            Ok(ok(json!({ "deleted": app.inbox().clear(&name) })))
+        }
+        Route::Inbox(name) => {
+            let seq = app
+                .inbox()
+                .push(
+                    &name,
+                    crate::inbox::Incoming {
+                        method: method.as_str(),
+                        query: (!query.is_empty()).then_some(query.as_str()),
+                        headers,
+                        body,
+                        at_ms: crate::time::now_millis(),
+                    },
+                )
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            tracing::info!(inbox = %name, seq, "inbox received a request");
+            Ok(ok(json!({ "inbox": name, "received": seq })))
+        }
         Route::Reset => {
             app.reset();
             tracing::info!("admin reset: journeys, callbacks, cached bodies, the journal and fault rules forgotten");
@@ -381,7 +494,7 @@ fn no_rule(id: u64) -> ApiError {
 
 /// `GET /__admin/health`: the server answers only once a catalogue is loaded, so it is always
 /// `ok`; a failed reload is reported beside the catalogue still being served.
-fn health(app: &App) -> Value {
+pub fn health(app: &App) -> Value {
     let loaded = app.live().load();
     let config = app.config();
     let source = |dir: &Option<std::path::PathBuf>| match dir {

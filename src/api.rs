@@ -27,20 +27,21 @@ use crate::callback::check_delay;
 use crate::fault::{CallbackFault, Fault};
 use crate::journal::ShortStr;
 use crate::journey::create;
-use crate::journey::record::BoundBy;
+use crate::journey::record::{AutoComplete, BoundBy};
+use crate::journey::service::CreateOptions;
 use crate::scenario::Selection;
 use crate::wire::{
     get_journey_id, json_response, json_value_response, ApiError, Body, RouteKind,
-    CALLBACK_DELAY_HEADER, CALLBACK_FAULT_HEADER, FAULT_HEADER, SCENARIO_HEADER,
+    AUTO_COMPLETE_HEADER, CALLBACK_DELAY_HEADER, CALLBACK_FAULT_HEADER, FAULT_HEADER,
+    SCENARIO_HEADER,
 };
 
 /// What a provider request asks, read from its head.
 pub enum Call {
     Create {
         header: Option<String>,
-        delay: Option<Duration>,
         fault: Option<Fault>,
-        callback_fault: Option<CallbackFault>,
+        options: CreateOptions,
     },
     Get {
         header: Option<String>,
@@ -75,16 +76,18 @@ pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<C
                 }
                 Call::Create {
                     header,
-                    delay,
                     fault,
-                    callback_fault,
+                    options: CreateOptions {
+                        callback_delay: delay,
+                        callback_fault,
+                        auto_complete: auto_complete_header(request)?,
+                    },
                 }
             } else {
                 Call::Create {
                     header: None,
-                    delay: None,
                     fault: None,
-                    callback_fault: None,
+                    options: CreateOptions::default(),
                 }
             };
             json_content_type(request)?;
@@ -121,18 +124,9 @@ pub fn work(
     match call {
         Call::Create {
             header,
-            delay,
             fault,
-            callback_fault,
-        } => create_journey(
-            app,
-            body,
-            header.as_deref(),
-            delay,
-            callback_fault,
-            fault,
-            trace,
-        ),
+            options,
+        } => create_journey(app, body, header.as_deref(), options, fault, trace),
         Call::Get { header, fault } => {
             get_journey(app, get_journey_id(path), header.as_deref(), fault, trace)
         }
@@ -157,8 +151,7 @@ fn create_journey(
     app: &App,
     body: &[u8],
     header: Option<&str>,
-    callback_delay: Option<Duration>,
-    callback_fault: Option<CallbackFault>,
+    options: CreateOptions,
     fault: Option<Fault>,
     trace: &mut Trace,
 ) -> Result<Response<Body>, ApiError> {
@@ -185,9 +178,9 @@ fn create_journey(
     });
     trace.fault = app.decide(fault, trace.route, None, None);
     trace.fault_status()?;
-    let record =
-        app.journeys()
-            .create(request, scenario, bound_by, callback_delay, callback_fault)?;
+    let record = app
+        .journeys()
+        .create(request, scenario, bound_by, options)?;
     trace.journey_id = Some(ShortStr::new(&record.id));
     let answer = serde_json::json!({
         "flow": {
@@ -320,6 +313,18 @@ fn callback_delay_header<B>(request: &Request<B>) -> Result<Option<Duration>, Ap
         "X-Mock-Callback-Delay",
         crate::time::parse_duration,
     )
+}
+
+/// `X-Mock-Auto-Complete` of a create call: `off`, or a duration (`30s`) instead of
+/// `--auto-complete-after` for this journey.
+fn auto_complete_header<B>(request: &Request<B>) -> Result<AutoComplete, ApiError> {
+    Ok(parsed_header(
+        request,
+        &AUTO_COMPLETE_HEADER,
+        "X-Mock-Auto-Complete",
+        AutoComplete::parse,
+    )?
+    .unwrap_or_default())
 }
 
 /// `X-Mock-Fault`: a fault for this request.

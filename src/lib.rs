@@ -32,11 +32,12 @@
 //!  entry points  mock (MockServer, MockApp) · cli · server (accept loop, connection driver,
 //!                the --admin-bind listener, file-descriptor limits) · reload (--watch)
 //!  router        request → surface → app::conclude; any http_body::Body, socket or not
-//!  surfaces      api (provider routes) · admin (/__admin) · page (/journey/{id})
+//!  surfaces      api (provider routes) · admin (/__admin) · console (/__admin/ui, HTML)
+//!                · page (/journey/{id})
 //!                plain functions over &App that return an Outcome
 //!  app           App: the shared state; Outcome → response, journal, metrics, fault act
 //!  domain        scenario · catalogue · render · journey · callback · fault · journal
-//!                · metrics · live · cache · contract
+//!                · metrics · live · cache · inbox · contract
 //!  bottom        wire (Body, ApiError, responses, read_body, RouteKind, Connection handle)
 //!                · time · text · hash · ring · client (outbound HTTP)
 //! ```
@@ -75,10 +76,12 @@ pub mod cli;
 mod client;
 #[doc(hidden)]
 pub mod config;
+mod console;
 #[doc(hidden)]
 pub mod contract;
 mod fault;
 mod hash;
+mod inbox;
 mod journal;
 mod journey;
 mod live;

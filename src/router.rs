@@ -1,7 +1,8 @@
 //! The router: a request in, its response out, for any body type.
 //!
 //! It reads the path once, hands the request to its surface (the provider API in
-//! [`crate::api`], the admin API in [`crate::admin`], the hosted page in [`crate::page`]),
+//! [`crate::api`], the admin API in [`crate::admin`], the QA console in [`crate::console`],
+//! the hosted page in [`crate::page`]; `/favicon.ico` gets a 204 that is not journaled),
 //! reads the body under `--max-body-bytes` when there is one, and gives the surface's
 //! [`Outcome`] to the one wrapper, [`App::conclude`], which records it and turns it into the
 //! response. Each surface first checks the head alone (route, method, token, headers), so
@@ -54,7 +55,11 @@ pub enum Listener {
 /// Where a request is going, once its path has been read.
 enum Surface<'a> {
     Admin,
+    /// The QA console (`/__admin/ui/`), and the admin root a browser opens.
+    Console,
     Page,
+    /// `/favicon.ico`, which browsers ask for on every page: a 204, not provider traffic.
+    Favicon,
     Provider(RouteKind, Option<&'a str>),
     /// Not served on this listener (the admin listener serves the admin API only).
     NotHere,
@@ -62,6 +67,12 @@ enum Surface<'a> {
 
 #[inline(always)]
 fn surface(path: &str, on: Listener, admin_apart: bool) -> Surface<'_> {
+    if path.starts_with("/__admin") && crate::console::owns(path) {
+        if on == Listener::Admin || !admin_apart {
+            return Surface::Console;
+        }
+        return Surface::Provider(RouteKind::Other, None);
+    }
     if path.starts_with(crate::admin::PREFIX) {
         if on == Listener::Admin || !admin_apart {
             return Surface::Admin;
@@ -74,6 +85,9 @@ fn surface(path: &str, on: Listener, admin_apart: bool) -> Surface<'_> {
     }
     if path.starts_with(crate::page::PREFIX) {
         return Surface::Page;
+    }
+    if path == "/favicon.ico" {
+        return Surface::Favicon;
     }
     let (route, journey_id) = RouteKind::of_path(path);
     Surface::Provider(route, journey_id)
@@ -163,6 +177,19 @@ where
                 conn,
             )
         }
+        Surface::Console => {
+            let prepared = within(&span, || crate::console::prepare(app, &request));
+            plain(
+                app,
+                request,
+                prepared,
+                crate::console::handle,
+                started,
+                span,
+                conn,
+            )
+        }
+        Surface::Favicon => settle(app, Outcome::plain(Ok(favicon())), started, span, conn),
         Surface::Page => {
             let prepared = within(&span, || crate::page::prepare(&request));
             plain(
@@ -180,6 +207,18 @@ where
             settle(app, Outcome::plain(Err(missing)), started, span, conn)
         }
     }
+}
+
+/// `204 No Content` for `/favicon.ico`, cached for a day: the pages say they have no icon, and
+/// a browser that asks anyway is not provider traffic, so it is neither journaled nor counted.
+fn favicon() -> Response<crate::wire::Body> {
+    let mut response = Response::new(crate::wire::full(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    response
 }
 
 /// The longest request target (path and query) answered; longer ones get a 414. hyper's own

@@ -106,7 +106,7 @@ async fn every_way_of_completing_sends_the_callback() {
     let by_timer = create_id(&server, &with_callback(&receiver.url), &[]).await;
 
     let reply = page(&server, Method::POST, &by_page, "outcome=success").await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
     admin(
         &server,
         Method::POST,
@@ -222,6 +222,12 @@ async fn a_dead_receiver_exhausts_the_attempts_and_each_is_logged() {
     let numbers: Vec<u64> = log.iter().map(|a| a["attempt"].as_u64().unwrap()).collect();
     assert_eq!(numbers, [1, 2, 3]);
     assert!(log.iter().all(|a| a["error"] == "refused"), "{log:?}");
+    // Each attempt but the last says when the next is due, no earlier than it started.
+    for pair in log.windows(2) {
+        let next = pair[0]["nextAttemptAt"].as_str().expect("a next attempt");
+        assert!(next >= pair[0]["startedAt"].as_str().unwrap(), "{pair:?}");
+    }
+    assert_eq!(log[2]["nextAttemptAt"], Value::Null);
     let stats = admin(&server, Method::GET, "callbacks", "").await.json()["stats"].clone();
     assert_eq!(stats["failed"], 1);
     assert_eq!(stats["pending"], 0);

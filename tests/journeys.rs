@@ -353,7 +353,11 @@ async fn the_hosted_page_submits_an_outcome_and_redirects_on_success() {
     let unknown = page(&server, Method::POST, &id, "outcome=nope").await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
 
+    // Post/redirect/get: the submission answers 303 to the page, which shows the result.
     let done = page(&server, Method::POST, &id, "outcome=success").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    assert_eq!(done.header("location"), Some(&*format!("/journey/{id}")));
+    let done = page(&server, Method::GET, &id, "").await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());
     let html = done.text();
     // The URL is HTML-escaped in the attribute; a browser reads it back unescaped.
@@ -406,6 +410,8 @@ async fn a_failed_journey_redirects_to_the_failure_url_and_an_empty_url_means_no
     let quiet = create_id(&server, &json!({"flowId": "f"}), &[]).await;
     page(&server, Method::GET, &quiet, "").await;
     let done = page(&server, Method::POST, &quiet, "outcome=success").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let done = page(&server, Method::GET, &quiet, "").await;
     assert_eq!(done.status, StatusCode::OK);
     assert!(!done.text().contains("http-equiv"), "{}", done.text());
     server.shutdown().await;

@@ -26,6 +26,7 @@ use crate::catalogue::Catalogue;
 use crate::config::Config;
 use crate::fault::rules::{Planned, Rules};
 use crate::fault::Fault;
+use crate::inbox::Inbox;
 use crate::journal::{Filter, Journal, RecordedRequest};
 use crate::journey::service::{JourneySettings, StoreObserver};
 use crate::journey::{JourneyRecord, JourneyStore, Journeys, MemoryStore};
@@ -43,6 +44,7 @@ pub struct App {
     journeys: Arc<Journeys>,
     next_request_id: AtomicU64,
     journal: Journal,
+    inbox: Inbox,
     faults: Rules,
     metrics: Metrics,
     /// Counted by the server's accept loop, when there is one.
@@ -89,6 +91,7 @@ impl App {
             shadow,
             cache: BodyCache::with_budget(config.cache_entries, config.cache_bytes),
             journal: Journal::new(config.journal_entries, config.journal_bytes),
+            inbox: Inbox::default(),
             faults: Rules::new(config.seed),
             metrics,
             connections: Arc::default(),
@@ -159,6 +162,11 @@ impl App {
     /// How many journal entries `filter` accepts (`POST /__admin/requests/count`).
     pub fn request_count(&self, filter: &Filter) -> usize {
         self.journal.count(filter, &self.metrics.scenario_names())
+    }
+
+    /// The callback inbox (`/__admin/inbox/{name}`).
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
     }
 
     pub fn faults(&self) -> &Rules {
@@ -307,13 +315,14 @@ impl App {
         None
     }
 
-    /// Forget every created journey, callback, cached body, journal entry and fault rule
-    /// (`POST /__admin/reset`).
+    /// Forget every created journey, callback, cached body, journal entry, fault rule and
+    /// inbox (`POST /__admin/reset`).
     pub fn reset(&self) {
         self.journeys.reset();
         self.cache.clear();
         self.journal.clear();
         self.faults.clear();
+        self.inbox.reset();
     }
 
     /// Serve `catalogue` from now on (a hot reload). Cached bodies of the old catalogue are

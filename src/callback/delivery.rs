@@ -26,7 +26,7 @@ impl Dispatcher {
                 self.cancel(id, &delivery.journey_id, "shutdown");
                 return;
             }
-            let (logged, retry_after) = self.attempt(id, attempt, due, &delivery).await;
+            let (mut logged, retry_after) = self.attempt(id, attempt, due, &delivery).await;
             let end = if logged.outcome == "delivered" {
                 Some(End::Delivered)
             } else if logged.final_attempt {
@@ -57,14 +57,17 @@ impl Dispatcher {
                 }
                 None => self.observer.attempted(&delivery.journey_id),
             }
-            self.attempts.push(logged);
             if end.is_some() {
+                self.attempts.push(logged);
                 return;
             }
             let wait = match retry_after {
                 Some(asked) => asked.min(self.settings.backoff_max),
                 None => self.backoff(attempt),
             };
+            let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+            logged.next_attempt_at = Some(iso_from_millis(now_millis().saturating_add(wait_ms)));
+            self.attempts.push(logged);
             due = later(wait);
             attempt += 1;
         }
@@ -226,6 +229,7 @@ impl Dispatcher {
             error,
             detail,
             final_attempt,
+            next_attempt_at: None,
         };
         (logged, retry_after)
     }

@@ -52,6 +52,9 @@ pub struct Attempt {
     /// Whether this was the delivery's last attempt (delivered, or attempts exhausted).
     #[serde(rename = "final")]
     pub final_attempt: bool,
+    /// When the next attempt is due (ISO-8601 UTC), after a failed attempt that is not the
+    /// last; `null` otherwise.
+    pub next_attempt_at: Option<String>,
 }
 
 /// A callback that was not delivered and will not be retried by this process.
@@ -92,6 +95,7 @@ impl Logged for Attempt {
             + self.scheduled_at.len()
             + self.started_at.len()
             + self.detail.as_ref().map_or(0, String::len)
+            + self.next_attempt_at.as_ref().map_or(0, String::len)
     }
 
     fn strings(&mut self) -> Vec<&mut String> {
@@ -228,6 +232,7 @@ mod tests {
             error: Some("non_2xx"),
             detail: Some(detail.into()),
             final_attempt: false,
+            next_attempt_at: None,
         }
     }
 

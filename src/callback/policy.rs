@@ -15,6 +15,10 @@
 //!   treated as both, since `[::]` also takes IPv4 on Linux;
 //! - a destination of `0.0.0.0` or `::` reaches this host, whatever the listener's address.
 //!
+//! The one exception is the callback inbox (`http://<mock>/__admin/inbox/<name>`), which keeps
+//! what it receives and does nothing else, so that a tester without a server can see what
+//! their app would receive.
+//!
 //! Every address must pass, since the client may connect to any of them. The lookup here and
 //! the client's own are two lookups: a name whose answer changes in between (DNS rebinding)
 //! is not caught. A proxy or a published port in front of the mock is not known either.
@@ -118,6 +122,9 @@ impl Refusal {
     }
 }
 
+/// The path under which the mock keeps callbacks sent to itself (`crate::inbox`).
+pub const INBOX_PREFIX: &str = "/__admin/inbox/";
+
 /// The listeners to avoid and the destinations allowed.
 #[derive(Debug, Clone, Default)]
 pub struct Destinations {
@@ -162,7 +169,15 @@ impl Destinations {
                 Err(_) => return Ok(()),
             },
         };
+        // The one self-addressed callback allowed: to the inbox, which only keeps requests.
+        let to_inbox = uri
+            .path()
+            .strip_prefix(INBOX_PREFIX)
+            .is_some_and(|name| crate::inbox::check_name(name).is_ok());
         for address in &addresses {
+            if to_inbox {
+                break;
+            }
             if let Some(own) = self.own.iter().find(|own| reaches(*address, own.addr)) {
                 return Err(Refusal::SelfCallback(format!(
                     "{url} reaches {address}, where this mock's {} listens ({}): callbacks never \

@@ -47,8 +47,9 @@ pub fn next_due(record: &JourneyRecord, policy: &Policy) -> Option<(i64, Due)> {
     match record.state {
         State::Created => {
             let link = record.created_at.saturating_add(record.link_validity_ms());
-            let auto = policy
-                .auto_complete_after
+            let auto = record
+                .auto_complete
+                .after(policy.auto_complete_after)
                 .filter(|_| record.scenario_terminal)
                 .map(|d| {
                     record

@@ -93,6 +93,41 @@ pub enum CallbackStatus {
     Lost,
 }
 
+/// Whether a journey left unopened completes by itself: the server's `--auto-complete-after`,
+/// or what its create call asked (`X-Mock-Auto-Complete`; the console's create form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutoComplete {
+    /// `--auto-complete-after`.
+    #[default]
+    Server,
+    /// Never: the journey waits for the hosted page, the admin API or its expiry.
+    Off,
+    /// This long after creation.
+    After(Duration),
+}
+
+impl AutoComplete {
+    /// How long after creation the journey completes by itself, given the server's setting.
+    pub fn after(self, server: Option<Duration>) -> Option<Duration> {
+        match self {
+            AutoComplete::Server => server,
+            AutoComplete::Off => None,
+            AutoComplete::After(d) => Some(d),
+        }
+    }
+
+    /// `off`, or a duration (`30s`).
+    pub fn parse(text: &str) -> Result<AutoComplete, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") || text.eq_ignore_ascii_case("never") {
+            return Ok(AutoComplete::Off);
+        }
+        crate::time::parse_duration(text)
+            .map(AutoComplete::After)
+            .map_err(|e| format!("{text:?} is neither `off` nor a duration such as `30s`: {e}"))
+    }
+}
+
 /// The callback side of a journey.
 #[derive(Debug, Clone, Default)]
 pub struct CallbackState {
@@ -138,6 +173,8 @@ pub struct JourneyRecord {
     pub completed_at: Option<i64>,
     pub updated_at: i64,
     pub callback: CallbackState,
+    /// Whether it completes by itself while unopened.
+    pub auto_complete: AutoComplete,
     /// Set by the store on every write, never reused: rendered bodies are cached under it.
     pub revision: u64,
 }
@@ -223,6 +260,7 @@ impl JourneyRecord {
             completed_at: None,
             updated_at: now,
             callback: CallbackState::default(),
+            auto_complete: AutoComplete::Server,
             revision: 0,
         }
     }
@@ -329,6 +367,11 @@ impl JourneyRecord {
                 "delayOverride": self.callback.delay.map(|d| humantime::format_duration(d).to_string()),
                 "webhookId": self.callback.webhook_id,
                 "fault": self.callback.fault,
+            },
+            "autoComplete": match self.auto_complete {
+                AutoComplete::Server => Value::Null,
+                AutoComplete::Off => Value::from("off"),
+                AutoComplete::After(d) => Value::from(humantime::format_duration(d).to_string()),
             },
             "revision": self.revision,
         })

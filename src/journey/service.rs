@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::create::{journey_id, CreateRequest};
 use super::lifecycle::{self, next_due, Due, Policy};
-use super::record::{BoundBy, CallbackState, CallbackStatus, Ending, JourneyRecord};
+use super::record::{AutoComplete, BoundBy, CallbackState, CallbackStatus, Ending, JourneyRecord};
 use super::store::{JourneyStore, StoreError};
 use crate::callback::{Delivery, DeliveryObserver, Dispatcher, EnqueueError, Settled};
 use crate::catalogue::Catalogue;
@@ -36,6 +36,18 @@ pub struct JourneySettings {
     pub public_url: String,
     /// The callback delay when neither the journey nor its scenario sets one.
     pub callback_delay: Duration,
+}
+
+/// What a create call asks beyond its body (the provider API's `X-Mock-*` headers, the
+/// console's form).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// Overrides every other callback delay.
+    pub callback_delay: Option<Duration>,
+    /// What happens to the callback.
+    pub callback_fault: Option<CallbackFault>,
+    /// Whether it completes by itself while unopened.
+    pub auto_complete: AutoComplete,
 }
 
 /// Why a journey operation was refused.
@@ -199,8 +211,7 @@ impl Journeys {
         request: CreateRequest,
         scenario: &Scenario,
         bound_by: BoundBy,
-        callback_delay: Option<Duration>,
-        callback_fault: Option<CallbackFault>,
+        options: CreateOptions,
     ) -> Result<JourneyRecord, JourneyError> {
         let processing_config = request.effective_processing_config();
         let catalogue = self.catalogue();
@@ -216,10 +227,11 @@ impl Journeys {
                 processing_config: processing_config.clone(),
                 user_info: request.user_info.clone(),
                 callback: CallbackState {
-                    delay: callback_delay,
-                    fault: callback_fault.clone(),
+                    delay: options.callback_delay,
+                    fault: options.callback_fault.clone(),
                     ..CallbackState::default()
                 },
+                auto_complete: options.auto_complete,
                 ..JourneyRecord::new(id, scenario, bound_by, now)
             };
             // Its callback's capacity is promised now, or the app hears that it cannot be.

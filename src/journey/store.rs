@@ -326,6 +326,7 @@ pub(crate) mod tests {
             completed_at: None,
             updated_at: 0,
             callback: CallbackState::default(),
+            auto_complete: Default::default(),
             revision: 0,
         }
     }

@@ -30,6 +30,9 @@ pub const API_PREFIX: &str = "/api/v3/otk-service/";
 pub const SCENARIO_HEADER: HeaderName = HeaderName::from_static("x-mock-scenario");
 /// The header of a create call that sets that journey's callback delay.
 pub const CALLBACK_DELAY_HEADER: HeaderName = HeaderName::from_static("x-mock-callback-delay");
+/// The header of a create call that turns auto-completion off for that journey, or sets its
+/// own delay.
+pub const AUTO_COMPLETE_HEADER: HeaderName = HeaderName::from_static("x-mock-auto-complete");
 /// The header that injects a fault into one provider request (see `crate::fault`).
 pub const FAULT_HEADER: HeaderName = HeaderName::from_static("x-mock-fault");
 /// The header of a create call that sets that journey's callback fault.
