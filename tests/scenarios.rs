@@ -755,3 +755,48 @@ async fn scenarios_differ_only_where_they_mean_to_from_the_same_journey() {
     }
     server.shutdown().await;
 }
+
+/// The README's table of bundled scenarios is written from the scenario files: one row per
+/// scenario, with its aliases, status and step, and its `description` word for word, so that
+/// `otk-mock scenarios` and the README can never say two different things.
+#[test]
+fn the_readme_table_says_what_the_scenario_files_say() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README reads");
+    let table = readme
+        .split("## Bundled scenarios")
+        .nth(1)
+        .expect("README has a Bundled scenarios section");
+    let rows: Vec<Vec<String>> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("| `"))
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    let catalogue = Catalogue::load(&CatalogueSource::default(), 0).expect("catalogue loads");
+    let mut expected: Vec<Vec<String>> = catalogue
+        .scenarios()
+        .iter()
+        .map(|s| {
+            let aliases: Vec<String> = s.aliases.iter().map(|a| format!("`{a}`")).collect();
+            vec![
+                format!("`{}`", s.name),
+                aliases.join(", "),
+                format!("{} / {}", s.status, s.step),
+                s.description.clone(),
+            ]
+        })
+        .collect();
+    let mut actual = rows.clone();
+    expected.sort();
+    actual.sort();
+    assert_eq!(
+        expected, actual,
+        "README's scenario table differs from scenarios/*.toml: copy each description from its file"
+    );
+}
