@@ -24,6 +24,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::{named_scenario, App, Trace};
 use crate::callback::check_delay;
+use crate::catalogue::Choice;
 use crate::fault::{CallbackFault, Fault};
 use crate::journal::ShortStr;
 use crate::journey::create;
@@ -31,7 +32,8 @@ use crate::journey::record::BoundBy;
 use crate::scenario::Selection;
 use crate::wire::{
     get_journey_id, json_response, json_value_response, ApiError, Body, RouteKind,
-    CALLBACK_DELAY_HEADER, CALLBACK_FAULT_HEADER, FAULT_HEADER, SCENARIO_HEADER,
+    CALLBACK_DELAY_HEADER, CALLBACK_FAULT_HEADER, DOCUMENT_HEADER, FAULT_HEADER, IP_CHECK_HEADER,
+    SCENARIO_HEADER,
 };
 
 /// What a provider request asks, read from its head.
@@ -41,11 +43,53 @@ pub enum Call {
         delay: Option<Duration>,
         fault: Option<Fault>,
         callback_fault: Option<CallbackFault>,
+        document: Document,
     },
     Get {
         header: Option<String>,
         fault: Option<Fault>,
+        document: Document,
     },
+}
+
+/// `X-Mock-Document` and `X-Mock-Ip-Check` of a request, checked.
+#[derive(Debug, Default, Clone)]
+pub struct Document {
+    family: Option<&'static str>,
+    ip_check: Option<bool>,
+}
+
+impl Document {
+    fn read<B>(request: &Request<B>) -> Result<Document, ApiError> {
+        let families = crate::render::family::bundled();
+        let family = parsed_header(request, &DOCUMENT_HEADER, "X-Mock-Document", |text| {
+            let name = text.trim();
+            families.find(name).map(|f| f.name.as_str()).ok_or_else(|| {
+                format!(
+                    "{name:?} is not a document family; known: {}",
+                    families.names()
+                )
+            })
+        })?;
+        let ip_check = parsed_header(
+            request,
+            &IP_CHECK_HEADER,
+            "X-Mock-Ip-Check",
+            |text| match text.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" => Ok(true),
+                "off" | "false" => Ok(false),
+                other => Err(format!("{other:?} is neither on nor off")),
+            },
+        )?;
+        Ok(Document { family, ip_check })
+    }
+
+    fn choice(&self) -> Choice<'static> {
+        Choice {
+            document: self.family,
+            ip_check: self.ip_check,
+        }
+    }
 }
 
 /// What a provider request asks, once it has passed the checks that come before its body is
@@ -78,6 +122,7 @@ pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<C
                     delay,
                     fault,
                     callback_fault,
+                    document: Document::read(request)?,
                 }
             } else {
                 Call::Create {
@@ -85,6 +130,7 @@ pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<C
                     delay: None,
                     fault: None,
                     callback_fault: None,
+                    document: Document::default(),
                 }
             };
             json_content_type(request)?;
@@ -99,11 +145,13 @@ pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<C
                 return Ok(Call::Get {
                     header: None,
                     fault: None,
+                    document: Document::default(),
                 });
             }
             Ok(Call::Get {
                 header: scenario_header(request)?,
                 fault: fault_header(request)?,
+                document: Document::read(request)?,
             })
         }
     }
@@ -124,6 +172,7 @@ pub fn work(
             delay,
             fault,
             callback_fault,
+            document,
         } => create_journey(
             app,
             body,
@@ -131,11 +180,21 @@ pub fn work(
             delay,
             callback_fault,
             fault,
+            document,
             trace,
         ),
-        Call::Get { header, fault } => {
-            get_journey(app, get_journey_id(path), header.as_deref(), fault, trace)
-        }
+        Call::Get {
+            header,
+            fault,
+            document,
+        } => get_journey(
+            app,
+            get_journey_id(path),
+            header.as_deref(),
+            fault,
+            document,
+            trace,
+        ),
     }
 }
 
@@ -153,6 +212,9 @@ fn authorize<B>(app: &App, request: &Request<B>) -> Result<(), ApiError> {
     }
 }
 
+// The request's parts, each read and checked before the body: grouping them would only
+// rename the list.
+#[allow(clippy::too_many_arguments)]
 fn create_journey(
     app: &App,
     body: &[u8],
@@ -160,9 +222,12 @@ fn create_journey(
     callback_delay: Option<Duration>,
     callback_fault: Option<CallbackFault>,
     fault: Option<Fault>,
+    document: Document,
     trace: &mut Trace,
 ) -> Result<Response<Body>, ApiError> {
-    let request = create::parse(body).map_err(|e| ApiError::bad_request(e.0))?;
+    let mut request = create::parse(body).map_err(|e| ApiError::bad_request(e.0))?;
+    request.document = document.family.map(str::to_string);
+    request.ip_check = document.ip_check;
     let loaded = app.live().load();
     let catalogue = &*loaded.catalogue;
     let (scenario, bound_by) = match (header, request.scenario_reference()) {
@@ -210,6 +275,7 @@ fn get_journey(
     id: &str,
     header: Option<&str>,
     fault: Option<Fault>,
+    document: Document,
     trace: &mut Trace,
 ) -> Result<Response<Body>, ApiError> {
     let loaded = app.live().load();
@@ -221,7 +287,11 @@ fn get_journey(
         trace.selection = Some(Selection::Binding.as_str());
         trace.fault = app.decide(fault, trace.route, Some(id), info);
         trace.fault_status()?;
-        return Ok(json_response(app.journey_body_in(&loaded, &record)?));
+        return Ok(json_response(app.journey_body_in(
+            &loaded,
+            &record,
+            document.choice(),
+        )?));
     }
     let (scenario, selection) = app.select(&loaded.catalogue, id, header)?;
     record_scenario(scenario.name.as_str());
@@ -231,7 +301,7 @@ fn get_journey(
     trace.selection = Some(selection.as_str());
     trace.fault = app.decide(fault, trace.route, Some(id), info);
     trace.fault_status()?;
-    let body = app.stateless_body_in(&loaded, scenario, id)?;
+    let body = app.stateless_body_in(&loaded, scenario, id, document.choice())?;
     Ok(json_response(body))
 }
 

@@ -138,6 +138,11 @@ pub struct JourneyRecord {
     pub completed_at: Option<i64>,
     pub updated_at: i64,
     pub callback: CallbackState,
+    /// The document family the journey was created with (`X-Mock-Document` or
+    /// `userInfo.id`), by name; `None` leaves it to the scenario and the id.
+    pub document: Option<String>,
+    /// `X-Mock-Ip-Check` of the create call; `None` leaves it to the scenario.
+    pub ip_check: Option<bool>,
     /// Set by the store on every write, never reused: rendered bodies are cached under it.
     pub revision: u64,
 }
@@ -213,6 +218,8 @@ impl JourneyRecord {
             processing_config: Map::new(),
             user_info: Map::new(),
             scenario: scenario.name.clone(),
+            document: None,
+            ip_check: None,
             scenario_terminal: scenario.terminal,
             bound_by,
             state: State::Created,
@@ -300,6 +307,7 @@ impl JourneyRecord {
             document_completed_at: iso_from_millis((end - 20_000).max(floor)),
             selfie_completed_at: iso_from_millis((end - 5_000).max(floor)),
             callback_sent,
+            ip_check: true,
         }
     }
 

@@ -326,6 +326,8 @@ pub(crate) mod tests {
             completed_at: None,
             updated_at: 0,
             callback: CallbackState::default(),
+            document: None,
+            ip_check: None,
             revision: 0,
         }
     }

@@ -34,6 +34,11 @@ pub const CALLBACK_DELAY_HEADER: HeaderName = HeaderName::from_static("x-mock-ca
 pub const FAULT_HEADER: HeaderName = HeaderName::from_static("x-mock-fault");
 /// The header of a create call that sets that journey's callback fault.
 pub const CALLBACK_FAULT_HEADER: HeaderName = HeaderName::from_static("x-mock-callback-fault");
+/// The header that chooses the document family (on create: the journey's; on get-journey:
+/// that answer's).
+pub const DOCUMENT_HEADER: HeaderName = HeaderName::from_static("x-mock-document");
+/// The header that turns the flow's IP check on or off, as [`DOCUMENT_HEADER`] does.
+pub const IP_CHECK_HEADER: HeaderName = HeaderName::from_static("x-mock-ip-check");
 
 /// The provider route a request went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

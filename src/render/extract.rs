@@ -1,0 +1,572 @@
+//! The document as OCR read it, for one scenario and one journey: the pre-fill the app sent
+//! put on the document, then `extractedFields` in the family's order, `extractedFieldErrors`,
+//! and `matchPercentage` computed from the two.
+//!
+//! [`settle`] runs once per render, before the template: the values it writes are printed as
+//! whole holes (`person.document.extractedFields`, `person.match.*`), so the fast path and
+//! Tera print the same text.
+//!
+//! How a match percentage is computed is ours (INFERRED; the provider documents only the
+//! forms `"NA"` and `"<n>%"`): `"NA"` when the app sent nothing to compare or the family
+//! prints no such field; `"0%"` when OCR did not read the field; for a date, `"100%"` when
+//! both days are the same and `"0%"` otherwise; for a name or an address, the Sørensen–Dice
+//! coefficient of the two texts' letter pairs (upper case, letters and digits only), in whole
+//! percent, so the same text gives `"100%"` and another person's name a low score.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::facts::UserInfo;
+use super::family::{mrz, FieldValue, MrzKind, Role, Source};
+use super::person::{Identity, Person};
+use crate::scenario::Ocr;
+use crate::text::push_upper;
+use crate::time::civil_from_days;
+
+/// The day of 2026-01-01, as in `person`: ages are counted from it.
+const REFERENCE_DAY: i64 = 20_454;
+
+/// Day number of a date written `dd/mm/yyyy`, `dd-mm-yyyy`, `yyyy-mm-dd` or `yyyy/mm/dd`.
+pub fn parse_date(text: &str) -> Option<i64> {
+    let parts: Vec<&str> = text.trim().split(['/', '-']).collect();
+    let [a, b, c] = parts.as_slice() else {
+        return None;
+    };
+    let (y, m, d) = if a.len() == 4 { (a, b, c) } else { (c, b, a) };
+    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(1000..=9999).contains(&y) {
+        return None;
+    }
+    let day = days_from_civil(y, m, d);
+    (civil_from_days(day) == (y, m, d)).then_some(day)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm, as `civil_from_days`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn ddmmyyyy(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{d:02}/{m:02}/{y:04}")
+}
+
+fn upper(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    push_upper(&mut out, text);
+    crate::text::finish(out)
+}
+
+/// `yymmdd` of a `dd/mm/yyyy` date, as an MRZ writes it.
+fn yymmdd(date: &str) -> String {
+    let b = date.as_bytes();
+    if b.len() == 10 {
+        format!("{}{}{}", &date[8..10], &date[3..5], &date[0..2])
+    } else {
+        "<<<<<<".into()
+    }
+}
+
+/// What the app sent that the document can show.
+#[derive(Default)]
+struct Prefill {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    date_of_birth: Option<String>,
+    street: Option<String>,
+    city: Option<String>,
+    region: Option<String>,
+    postal_code: Option<String>,
+}
+
+impl Prefill {
+    fn of(user_info: &UserInfo) -> Prefill {
+        let map = match user_info {
+            UserInfo::Supplied(map) => map,
+            UserInfo::Drawn {
+                date_of_birth,
+                first_name,
+                last_name,
+                ..
+            } => {
+                return Prefill {
+                    first_name: Some(first_name.clone()),
+                    last_name: Some(last_name.clone()),
+                    date_of_birth: Some(date_of_birth.clone()),
+                    ..Prefill::default()
+                }
+            }
+        };
+        let text = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let name = map.get("name");
+        let address = map.get("address");
+        Prefill {
+            first_name: text(name.and_then(|n| n.get("firstName"))),
+            last_name: text(name.and_then(|n| n.get("lastName"))),
+            date_of_birth: text(map.get("dateOfBirth")),
+            street: text(address.and_then(|a| a.get("street"))),
+            city: text(address.and_then(|a| a.get("city"))),
+            region: text(address.and_then(|a| a.get("region"))),
+            postal_code: text(address.and_then(|a| a.get("postalCode"))),
+        }
+    }
+
+    fn has_name(&self) -> bool {
+        self.first_name.is_some() || self.last_name.is_some()
+    }
+
+    fn has_address(&self) -> bool {
+        self.street.is_some()
+            || self.city.is_some()
+            || self.region.is_some()
+            || self.postal_code.is_some()
+    }
+}
+
+/// Put what the app sent on the document: the names, the date of birth (with the ages made
+/// from it) and the address. A date the mock cannot read stays the drawn one.
+fn apply(person: &mut Person, prefill: &Prefill) {
+    if prefill.has_name() {
+        let identity = &mut person.identity;
+        if let Some(first) = &prefill.first_name {
+            identity.first_name = first.clone();
+        }
+        if let Some(last) = &prefill.last_name {
+            identity.last_name = last.clone();
+        }
+        identity.full_name = format!("{} {}", identity.first_name, identity.last_name);
+        identity.surname_and_given_names = format!(
+            "{} {}",
+            upper(&identity.last_name),
+            upper(&identity.first_name)
+        );
+    }
+    if let Some(day) = prefill.date_of_birth.as_deref().and_then(parse_date) {
+        let identity = &mut person.identity;
+        identity.date_of_birth = ddmmyyyy(day);
+        let (y, m, d) = civil_from_days(day);
+        identity.date_of_birth_iso = format!("{y:04}-{m:02}-{d:02}");
+        identity.age = ((REFERENCE_DAY - day) / 365).to_string();
+        person.document.age_at_issue = ((person.document.issue_day - day) / 365).to_string();
+    }
+    if prefill.has_address() {
+        let a = &mut person.address;
+        if let Some(street) = &prefill.street {
+            a.street = street.clone();
+        }
+        if let Some(city) = &prefill.city {
+            a.city = Cow::Owned(city.clone());
+            a.district_upper = Cow::Owned(upper(city));
+        }
+        if let Some(region) = &prefill.region {
+            let family = person.document.spec;
+            let code = family
+                .places
+                .iter()
+                .find(|p| p.region.eq_ignore_ascii_case(region))
+                .map(|p| p.code.clone())
+                .unwrap_or_else(|| upper(&region.chars().take(2).collect::<String>()));
+            a.region = Cow::Owned(region.clone());
+            a.region_upper = Cow::Owned(upper(region));
+            a.region_code = Cow::Owned(code);
+        }
+        if let Some(postal) = &prefill.postal_code {
+            a.postal_code = postal.clone();
+        }
+    }
+}
+
+/// The letter pairs of a text, upper case, letters and digits only (words kept apart).
+fn pairs(text: &str) -> Vec<[char; 2]> {
+    let mut out = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        let chars: Vec<char> = word.chars().flat_map(char::to_uppercase).collect();
+        out.extend(chars.windows(2).map(|w| [w[0], w[1]]));
+    }
+    out
+}
+
+/// The Sørensen–Dice coefficient of two texts' letter pairs, as `"<n>%"`.
+pub fn similarity(a: &str, b: &str) -> String {
+    let (x, mut y) = (pairs(a), pairs(b));
+    if x.is_empty() && y.is_empty() {
+        return "100%".into();
+    }
+    let total = x.len() + y.len();
+    let mut shared = 0;
+    for pair in &x {
+        if let Some(i) = y.iter().position(|p| p == pair) {
+            y.swap_remove(i);
+            shared += 1;
+        }
+    }
+    format!("{}%", (200 * shared + total / 2) / total.max(1))
+}
+
+fn push_str(out: &mut Vec<u8>, text: &str) {
+    // serde_json's escaping: the walk and Tera write these values with serde_json too.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// Settle `person` for a scenario: the pre-fill on the document, then what OCR read of it.
+pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
+    let prefill = Prefill::of(user_info);
+    if matches!(user_info, UserInfo::Supplied(_)) {
+        apply(person, &prefill);
+    }
+    let family = person.document.spec;
+    let not_extracted: Vec<Role> = ocr
+        .not_extracted
+        .iter()
+        .filter_map(|r| Role::parse(r))
+        .collect();
+    let mismatch = ocr.mismatch.as_deref().and_then(Role::parse);
+    let holder: &Identity = if ocr.other_holder {
+        &person.other
+    } else {
+        &person.identity
+    };
+    let doc = &person.document;
+    let (date_of_issue, years_since_issue, age_at_issue, date_of_expiry, remainder) = if ocr.expired
+    {
+        (
+            doc.date_of_issue_past.as_str(),
+            doc.years_since_issue_past.as_str(),
+            doc.age_at_issue_past.as_str(),
+            doc.date_of_expiry_past.as_str(),
+            "0",
+        )
+    } else {
+        (
+            doc.date_of_issue.as_str(),
+            doc.years_since_issue.as_str(),
+            doc.age_at_issue.as_str(),
+            doc.date_of_expiry.as_str(),
+            doc.remainder_term.as_str(),
+        )
+    };
+    // The MRZ encodes the holder; in an OCR-against-MRZ mismatch on the date of birth, it
+    // encodes another date than the one printed.
+    let mrz_birth = if mismatch == Some(Role::DateOfBirth) {
+        let other = if ocr.other_holder {
+            &person.identity
+        } else {
+            &person.other
+        };
+        yymmdd(&other.date_of_birth)
+    } else {
+        yymmdd(&holder.date_of_birth)
+    };
+    let parts = mrz::Parts {
+        issuer: &family.icao,
+        surname: &holder.last_name,
+        given: &holder.first_name,
+        number: if family.mrz == MrzKind::Td1 {
+            &doc.card_number
+        } else {
+            &doc.number
+        },
+        nationality: &family.nationality_code,
+        birth: &mrz_birth,
+        sex: if doc.male { 'M' } else { 'F' },
+        expiry: &yymmdd(date_of_expiry),
+        optional: if family.mrz == MrzKind::Td1 {
+            &doc.number
+        } else {
+            ""
+        },
+    };
+    let zone = match family.mrz {
+        MrzKind::None => None,
+        MrzKind::Td1 => Some(mrz::td1(&parts)),
+        MrzKind::Td3 => Some(mrz::td3(&parts)),
+    };
+    let a = &person.address;
+    let address_upper = upper(&format!(
+        "{}, {}, {} {}",
+        a.street, a.city, a.region, a.postal_code
+    ));
+
+    let mut out: Vec<u8> = Vec::with_capacity(1024);
+    out.push(b'{');
+    let mut first = true;
+    let mut printed: Vec<Role> = Vec::new();
+    let mut read: Vec<(Role, String)> = Vec::new();
+    for field in &family.fields {
+        let source = match &field.value {
+            FieldValue::Literal(_) => None,
+            FieldValue::From(source) => Some(*source),
+        };
+        let role = source.and_then(Source::role);
+        if let Some(role) = role {
+            if !printed.contains(&role) {
+                printed.push(role);
+            }
+        }
+        // Unreadable: nothing but the side the capture was of (spec §4.3: {"Side1": "front"}).
+        if ocr.unreadable && !field.key.starts_with("Side") {
+            continue;
+        }
+        if role.is_some_and(|r| not_extracted.contains(&r)) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        push_str(&mut out, &field.key);
+        out.push(b':');
+        let digit = |i: usize| zone.as_ref().map(|z| z.digits[i].to_string());
+        let text: Cow<'_, str> = match (&field.value, source) {
+            (FieldValue::Literal(text), _) => Cow::Borrowed(text.as_str()),
+            (_, Some(Source::SplitAddress)) => {
+                out.extend_from_slice(b"{\"district\":[");
+                push_str(&mut out, &a.district_upper);
+                out.extend_from_slice(b"],\"state\":[[");
+                push_str(&mut out, &a.region_upper);
+                out.push(b',');
+                push_str(&mut out, &a.region_code);
+                out.extend_from_slice(b"]],\"city\":[");
+                push_str(&mut out, &a.district_upper);
+                out.extend_from_slice(b"],\"pincode\":");
+                push_str(&mut out, &a.postal_code);
+                out.extend_from_slice(b",\"country\":[");
+                push_str(&mut out, &family.country);
+                out.push(b',');
+                push_str(&mut out, &family.icao);
+                out.push(b',');
+                push_str(&mut out, &family.country_name_upper);
+                out.extend_from_slice(b"],\"addressLine\":");
+                push_str(&mut out, &upper(&a.street));
+                out.push(b'}');
+                continue;
+            }
+            (_, Some(source)) => match source {
+                Source::SurnameAndGivenNames => {
+                    Cow::Borrowed(holder.surname_and_given_names.as_str())
+                }
+                Source::FullName => Cow::Borrowed(holder.full_name.as_str()),
+                Source::FullNameUpper => Cow::Owned(upper(&holder.full_name)),
+                Source::FirstName => Cow::Borrowed(holder.first_name.as_str()),
+                Source::LastName => Cow::Borrowed(holder.last_name.as_str()),
+                Source::GivenNamesUpper => Cow::Owned(upper(&holder.first_name)),
+                Source::SurnameUpper => Cow::Owned(upper(&holder.last_name)),
+                Source::DateOfBirth => Cow::Borrowed(holder.date_of_birth.as_str()),
+                Source::Age => Cow::Borrowed(holder.age.as_str()),
+                Source::DocumentNumber => Cow::Borrowed(doc.number.as_str()),
+                Source::CardNumber => Cow::Borrowed(doc.card_number.as_str()),
+                Source::DateOfIssue => Cow::Borrowed(date_of_issue),
+                Source::YearsSinceIssue => Cow::Borrowed(years_since_issue),
+                Source::AgeAtIssue => Cow::Borrowed(age_at_issue),
+                Source::DateOfExpiry => Cow::Borrowed(date_of_expiry),
+                Source::RemainderTerm => Cow::Borrowed(remainder),
+                Source::AddressUpper => Cow::Borrowed(address_upper.as_str()),
+                Source::AddressStreetUpper => Cow::Owned(upper(&a.street)),
+                Source::AddressCityUpper => Cow::Owned(upper(&a.city)),
+                Source::PostalCode => Cow::Borrowed(a.postal_code.as_str()),
+                Source::RegionCode => Cow::Borrowed(&*a.region_code),
+                Source::StateName => Cow::Borrowed(&*a.region),
+                Source::SplitAddress => Cow::Borrowed(""),
+                Source::Sex => Cow::Borrowed(doc.sex),
+                Source::Nationality => Cow::Borrowed(person.nationality),
+                Source::NationalityCode => Cow::Borrowed(person.nationality_code),
+                Source::IssuingStateCode => Cow::Borrowed(family.icao.as_str()),
+                Source::IssuingStateName => Cow::Borrowed(family.country_name.as_str()),
+                Source::ClassCode => Cow::Borrowed(family.class_code.as_str()),
+                Source::PlaceOfIssue => Cow::Borrowed(doc.place_of_issue),
+                Source::GuardianName => Cow::Borrowed(person.guardian_name.as_str()),
+                Source::Mrz => {
+                    Cow::Owned(zone.as_ref().map(|z| z.text.clone()).unwrap_or_default())
+                }
+                Source::MrzDocumentNumberCheckDigit => Cow::Owned(digit(0).unwrap_or_default()),
+                Source::MrzDateOfBirthCheckDigit => Cow::Owned(digit(1).unwrap_or_default()),
+                Source::MrzDateOfExpiryCheckDigit => Cow::Owned(digit(2).unwrap_or_default()),
+                Source::MrzOptionalDataCheckDigit => Cow::Owned(digit(3).unwrap_or_default()),
+                Source::MrzFinalCheckDigit => Cow::Owned(digit(4).unwrap_or_default()),
+                Source::MrzOptionalData => Cow::Owned(
+                    zone.as_ref()
+                        .map(|z| z.optional.trim_end_matches('<').to_string())
+                        .unwrap_or_default(),
+                ),
+            },
+            (FieldValue::From(_), None) => Cow::Borrowed(""),
+        };
+        if let (Some(role), Some(source)) = (role, source) {
+            if source.is_primary() && !read.iter().any(|(r, _)| *r == role) {
+                read.push((role, text.to_string()));
+            }
+        }
+        push_str(&mut out, &text);
+    }
+    out.push(b'}');
+    let extracted = crate::text::finish(out);
+
+    // extractedFieldErrors: one NOT_EXTRACTED item per role OCR missed (spec §4.3), then the
+    // mismatch item (INFERRED: its errorStatus and message are ours).
+    // The key the family gives the role's usual name ("Document Number" on a UAE card, where
+    // it holds the card's number), else its primary field's, else the first of the role.
+    let field_name = |role: Role| -> &str {
+        let of_role = |f: &&super::family::Field| matches!(f.value, FieldValue::From(s) if s.role() == Some(role));
+        family
+            .fields
+            .iter()
+            .filter(of_role)
+            .find(|f| f.key == role.default_field())
+            .or_else(|| {
+                family.fields.iter().find(|f| {
+                    matches!(f.value, FieldValue::From(s) if s.role() == Some(role) && s.is_primary())
+                })
+            })
+            .or_else(|| {
+                family
+                    .fields
+                    .iter()
+                    .find(|f| matches!(f.value, FieldValue::From(s) if s.role() == Some(role)))
+            })
+            .map(|f| f.key.as_str())
+            .unwrap_or(role.default_field())
+    };
+    let mut errors: Vec<u8> = Vec::with_capacity(256);
+    errors.push(b'[');
+    let item = |errors: &mut Vec<u8>, name: &str, message: &str, status: &str| {
+        if errors.len() > 1 {
+            errors.push(b',');
+        }
+        errors.extend_from_slice(b"{\"fieldName\":");
+        push_str(errors, name);
+        errors.extend_from_slice(b",\"message\":");
+        push_str(errors, message);
+        errors.extend_from_slice(b",\"errorStatus\":");
+        push_str(errors, status);
+        errors.push(b'}');
+    };
+    for role in &not_extracted {
+        item(
+            &mut errors,
+            field_name(*role),
+            role.not_extracted(),
+            "NOT_EXTRACTED",
+        );
+    }
+    if let Some(role) = mismatch {
+        let message = format!(
+            "{} does not match between OCR and {}",
+            role.subject(),
+            family.cross_check
+        );
+        item(&mut errors, field_name(role), &message, "OCR_MISMATCH");
+    }
+    errors.push(b']');
+    let errors = crate::text::finish(errors);
+
+    // matchPercentage: the pre-fill against what was read.
+    let was_read = |role: Role| -> Option<&str> {
+        if !printed.contains(&role) {
+            return None;
+        }
+        Some(
+            read.iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, t)| t.as_str())
+                .unwrap_or(""),
+        )
+    };
+    let score = |sent: Option<String>, role: Role, compare: &dyn Fn(&str, &str) -> String| {
+        let Some(sent) = sent else {
+            return Cow::Borrowed("NA");
+        };
+        if !printed.contains(&role) {
+            return Cow::Borrowed("NA");
+        }
+        if ocr.unreadable || not_extracted.contains(&role) {
+            return Cow::Borrowed("0%");
+        }
+        match was_read(role) {
+            Some(text) => {
+                let result = compare(&sent, text);
+                if result == "100%" {
+                    Cow::Borrowed("100%")
+                } else if result == "0%" {
+                    Cow::Borrowed("0%")
+                } else {
+                    Cow::Owned(result)
+                }
+            }
+            None => Cow::Borrowed("NA"),
+        }
+    };
+    let sent_name = prefill.has_name().then(|| {
+        format!(
+            "{} {}",
+            prefill.last_name.as_deref().unwrap_or(""),
+            prefill.first_name.as_deref().unwrap_or("")
+        )
+    });
+    let by_name = |sent: &str, read: &str| similarity(sent, read);
+    let by_day = |sent: &str, read: &str| match (parse_date(sent), parse_date(read)) {
+        (Some(a), Some(b)) if a == b => "100%".to_string(),
+        _ => "0%".to_string(),
+    };
+    let sent_address = prefill.has_address().then(|| {
+        format!(
+            "{}, {}, {} {}",
+            prefill.street.as_deref().unwrap_or(""),
+            prefill.city.as_deref().unwrap_or(""),
+            prefill.region.as_deref().unwrap_or(""),
+            prefill.postal_code.as_deref().unwrap_or("")
+        )
+    });
+    let full_name = score(sent_name, Role::Name, &by_name);
+    let date_of_birth = score(prefill.date_of_birth.clone(), Role::DateOfBirth, &by_day);
+    let address = score(sent_address, Role::Address, &by_name);
+    person.match_percentage.full_name = full_name;
+    person.match_percentage.date_of_birth = date_of_birth;
+    person.match_percentage.address = address;
+    // No userInfo field carries a document number (spec §2.2), so there is never anything to
+    // compare it with.
+    person.match_percentage.document_number = Cow::Borrowed("NA");
+    person.document.extracted_fields.0 = extracted;
+    person.document.extracted_field_errors.0 = errors;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_in_the_forms_apps_send_them() {
+        assert_eq!(parse_date("01/01/1995"), parse_date("1995-01-01"));
+        assert_eq!(parse_date("01-01-1995"), parse_date("1995/01/01"));
+        assert_eq!(ddmmyyyy(parse_date("29/02/2000").unwrap()), "29/02/2000");
+        assert_eq!(parse_date("31/02/2000"), None);
+        assert_eq!(parse_date("yesterday"), None);
+        for day in (-20_000..30_000).step_by(17) {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+    }
+
+    #[test]
+    fn the_same_name_scores_100_and_another_scores_low() {
+        assert_eq!(similarity("MEHTA ROHAN", "Mehta Rohan"), "100%");
+        assert_eq!(similarity("Doe, John", "JOHN DOE"), "100%");
+        let other: u32 = similarity("MEHTA ROHAN", "GARCIA LUCY")
+            .trim_end_matches('%')
+            .parse()
+            .unwrap();
+        assert!(other < 40, "{other}");
+        assert_eq!(similarity("ABC", "XYZ"), "0%");
+    }
+}
