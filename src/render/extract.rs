@@ -76,18 +76,18 @@ fn yymmdd(date: &str) -> String {
 
 /// What the app sent that the document can show.
 #[derive(Default)]
-struct Prefill {
-    first_name: Option<String>,
-    last_name: Option<String>,
-    date_of_birth: Option<String>,
-    street: Option<String>,
-    city: Option<String>,
-    region: Option<String>,
-    postal_code: Option<String>,
+struct Prefill<'a> {
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    date_of_birth: Option<&'a str>,
+    street: Option<&'a str>,
+    city: Option<&'a str>,
+    region: Option<&'a str>,
+    postal_code: Option<&'a str>,
 }
 
-impl Prefill {
-    fn of(user_info: &UserInfo) -> Prefill {
+impl<'a> Prefill<'a> {
+    fn of(user_info: &'a UserInfo) -> Prefill<'a> {
         let map = match user_info {
             UserInfo::Supplied(map) => map,
             UserInfo::Drawn {
@@ -97,18 +97,17 @@ impl Prefill {
                 ..
             } => {
                 return Prefill {
-                    first_name: Some(first_name.clone()),
-                    last_name: Some(last_name.clone()),
-                    date_of_birth: Some(date_of_birth.clone()),
+                    first_name: Some(first_name),
+                    last_name: Some(last_name),
+                    date_of_birth: Some(date_of_birth),
                     ..Prefill::default()
                 }
             }
         };
-        let text = |v: Option<&Value>| {
+        let text = |v: Option<&'a Value>| {
             v.and_then(Value::as_str)
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(str::to_string)
         };
         let name = map.get("name");
         let address = map.get("address");
@@ -140,11 +139,11 @@ impl Prefill {
 fn apply(person: &mut Person, prefill: &Prefill) {
     if prefill.has_name() {
         let identity = &mut person.identity;
-        if let Some(first) = &prefill.first_name {
-            identity.first_name = first.clone();
+        if let Some(first) = prefill.first_name {
+            identity.first_name = first.to_string();
         }
-        if let Some(last) = &prefill.last_name {
-            identity.last_name = last.clone();
+        if let Some(last) = prefill.last_name {
+            identity.last_name = last.to_string();
         }
         identity.full_name = format!("{} {}", identity.first_name, identity.last_name);
         identity.surname_and_given_names = format!(
@@ -153,7 +152,7 @@ fn apply(person: &mut Person, prefill: &Prefill) {
             upper(&identity.first_name)
         );
     }
-    if let Some(day) = prefill.date_of_birth.as_deref().and_then(parse_date) {
+    if let Some(day) = prefill.date_of_birth.and_then(parse_date) {
         let identity = &mut person.identity;
         identity.date_of_birth = ddmmyyyy(day);
         let (y, m, d) = civil_from_days(day);
@@ -163,14 +162,14 @@ fn apply(person: &mut Person, prefill: &Prefill) {
     }
     if prefill.has_address() {
         let a = &mut person.address;
-        if let Some(street) = &prefill.street {
-            a.street = street.clone();
+        if let Some(street) = prefill.street {
+            a.street = street.to_string();
         }
-        if let Some(city) = &prefill.city {
-            a.city = Cow::Owned(city.clone());
+        if let Some(city) = prefill.city {
+            a.city = Cow::Owned(city.to_string());
             a.district_upper = Cow::Owned(upper(city));
         }
-        if let Some(region) = &prefill.region {
+        if let Some(region) = prefill.region {
             let family = person.document.spec;
             let code = family
                 .places
@@ -178,12 +177,12 @@ fn apply(person: &mut Person, prefill: &Prefill) {
                 .find(|p| p.region.eq_ignore_ascii_case(region))
                 .map(|p| p.code.clone())
                 .unwrap_or_else(|| upper(&region.chars().take(2).collect::<String>()));
-            a.region = Cow::Owned(region.clone());
+            a.region = Cow::Owned(region.to_string());
             a.region_upper = Cow::Owned(upper(region));
             a.region_code = Cow::Owned(code);
         }
-        if let Some(postal) = &prefill.postal_code {
-            a.postal_code = postal.clone();
+        if let Some(postal) = prefill.postal_code {
+            a.postal_code = postal.to_string();
         }
     }
 }
@@ -198,8 +197,32 @@ fn pairs(text: &str) -> Vec<[char; 2]> {
     out
 }
 
+/// Whether two texts are the same words, case aside (the usual case: the document shows
+/// what was sent), which needs no letter pairs and no allocation.
+fn same_words(a: &str, b: &str) -> bool {
+    let same = |x: &str, y: &str| {
+        x.eq_ignore_ascii_case(y) || (!x.is_ascii() && x.to_uppercase() == y.to_uppercase())
+    };
+    let mut x = a
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty());
+    let mut y = b
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty());
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(p), Some(q)) if same(p, q) => {}
+            _ => return false,
+        }
+    }
+}
+
 /// The Sørensen–Dice coefficient of two texts' letter pairs, as `"<n>%"`.
 pub fn similarity(a: &str, b: &str) -> String {
+    if same_words(a, b) {
+        return "100%".into();
+    }
     let (x, mut y) = (pairs(a), pairs(b));
     if x.is_empty() && y.is_empty() {
         return "100%".into();
@@ -294,16 +317,26 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
         MrzKind::Td3 => Some(mrz::td3(&parts)),
     };
     let a = &person.address;
-    let address_upper = upper(&format!(
-        "{}, {}, {} {}",
-        a.street, a.city, a.region, a.postal_code
-    ));
+    // Upper-cased text is made in one scratch buffer, not a String per field.
+    let mut scratch: Vec<u8> = Vec::with_capacity(96);
+    let mut put_upper = |out: &mut Vec<u8>, parts: &[&str]| {
+        scratch.clear();
+        for part in parts {
+            push_upper(&mut scratch, part);
+        }
+        push_str(out, std::str::from_utf8(&scratch).unwrap_or(""));
+    };
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    let digit = |i: usize| {
+        zone.as_ref()
+            .map(|z| DIGITS[z.digits[i] as usize % 10])
+            .unwrap_or("")
+    };
 
     let mut out: Vec<u8> = Vec::with_capacity(1024);
     out.push(b'{');
     let mut first = true;
-    let mut printed: Vec<Role> = Vec::new();
-    let mut read: Vec<(Role, String)> = Vec::new();
+    let mut printed: [bool; 6] = [false; 6];
     for field in &family.fields {
         let source = match &field.value {
             FieldValue::Literal(_) => None,
@@ -311,9 +344,7 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
         };
         let role = source.and_then(Source::role);
         if let Some(role) = role {
-            if !printed.contains(&role) {
-                printed.push(role);
-            }
+            printed[role as usize] = true;
         }
         // Unreadable: nothing but the side the capture was of (spec §4.3: {"Side1": "front"}).
         if ocr.unreadable && !field.key.starts_with("Side") {
@@ -328,87 +359,104 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
         first = false;
         push_str(&mut out, &field.key);
         out.push(b':');
-        let digit = |i: usize| zone.as_ref().map(|z| z.digits[i].to_string());
-        let text: Cow<'_, str> = match (&field.value, source) {
-            (FieldValue::Literal(text), _) => Cow::Borrowed(text.as_str()),
-            (_, Some(Source::SplitAddress)) => {
-                out.extend_from_slice(b"{\"district\":[");
-                push_str(&mut out, &a.district_upper);
-                out.extend_from_slice(b"],\"state\":[[");
-                push_str(&mut out, &a.region_upper);
-                out.push(b',');
-                push_str(&mut out, &a.region_code);
-                out.extend_from_slice(b"]],\"city\":[");
-                push_str(&mut out, &a.district_upper);
-                out.extend_from_slice(b"],\"pincode\":");
-                push_str(&mut out, &a.postal_code);
-                out.extend_from_slice(b",\"country\":[");
-                push_str(&mut out, &family.country);
-                out.push(b',');
-                push_str(&mut out, &family.icao);
-                out.push(b',');
-                push_str(&mut out, &family.country_name_upper);
-                out.extend_from_slice(b"],\"addressLine\":");
-                push_str(&mut out, &upper(&a.street));
-                out.push(b'}');
-                continue;
-            }
+        let text: &str = match (&field.value, source) {
+            (FieldValue::Literal(text), _) => text,
             (_, Some(source)) => match source {
-                Source::SurnameAndGivenNames => {
-                    Cow::Borrowed(holder.surname_and_given_names.as_str())
+                Source::SplitAddress => {
+                    out.extend_from_slice(b"{\"district\":[");
+                    push_str(&mut out, &a.district_upper);
+                    out.extend_from_slice(b"],\"state\":[[");
+                    push_str(&mut out, &a.region_upper);
+                    out.push(b',');
+                    push_str(&mut out, &a.region_code);
+                    out.extend_from_slice(b"]],\"city\":[");
+                    push_str(&mut out, &a.district_upper);
+                    out.extend_from_slice(b"],\"pincode\":");
+                    push_str(&mut out, &a.postal_code);
+                    out.extend_from_slice(b",\"country\":[");
+                    push_str(&mut out, &family.country);
+                    out.push(b',');
+                    push_str(&mut out, &family.icao);
+                    out.push(b',');
+                    push_str(&mut out, &family.country_name_upper);
+                    out.extend_from_slice(b"],\"addressLine\":");
+                    put_upper(&mut out, &[&a.street]);
+                    out.push(b'}');
+                    continue;
                 }
-                Source::FullName => Cow::Borrowed(holder.full_name.as_str()),
-                Source::FullNameUpper => Cow::Owned(upper(&holder.full_name)),
-                Source::FirstName => Cow::Borrowed(holder.first_name.as_str()),
-                Source::LastName => Cow::Borrowed(holder.last_name.as_str()),
-                Source::GivenNamesUpper => Cow::Owned(upper(&holder.first_name)),
-                Source::SurnameUpper => Cow::Owned(upper(&holder.last_name)),
-                Source::DateOfBirth => Cow::Borrowed(holder.date_of_birth.as_str()),
-                Source::Age => Cow::Borrowed(holder.age.as_str()),
-                Source::DocumentNumber => Cow::Borrowed(doc.number.as_str()),
-                Source::CardNumber => Cow::Borrowed(doc.card_number.as_str()),
-                Source::DateOfIssue => Cow::Borrowed(date_of_issue),
-                Source::YearsSinceIssue => Cow::Borrowed(years_since_issue),
-                Source::AgeAtIssue => Cow::Borrowed(age_at_issue),
-                Source::DateOfExpiry => Cow::Borrowed(date_of_expiry),
-                Source::RemainderTerm => Cow::Borrowed(remainder),
-                Source::AddressUpper => Cow::Borrowed(address_upper.as_str()),
-                Source::AddressStreetUpper => Cow::Owned(upper(&a.street)),
-                Source::AddressCityUpper => Cow::Owned(upper(&a.city)),
-                Source::PostalCode => Cow::Borrowed(a.postal_code.as_str()),
-                Source::RegionCode => Cow::Borrowed(&*a.region_code),
-                Source::StateName => Cow::Borrowed(&*a.region),
-                Source::SplitAddress => Cow::Borrowed(""),
-                Source::Sex => Cow::Borrowed(doc.sex),
-                Source::Nationality => Cow::Borrowed(person.nationality),
-                Source::NationalityCode => Cow::Borrowed(person.nationality_code),
-                Source::IssuingStateCode => Cow::Borrowed(family.icao.as_str()),
-                Source::IssuingStateName => Cow::Borrowed(family.country_name.as_str()),
-                Source::ClassCode => Cow::Borrowed(family.class_code.as_str()),
-                Source::PlaceOfIssue => Cow::Borrowed(doc.place_of_issue),
-                Source::GuardianName => Cow::Borrowed(person.guardian_name.as_str()),
-                Source::Mrz => {
-                    Cow::Owned(zone.as_ref().map(|z| z.text.clone()).unwrap_or_default())
+                Source::FullNameUpper => {
+                    put_upper(&mut out, &[&holder.full_name]);
+                    continue;
                 }
-                Source::MrzDocumentNumberCheckDigit => Cow::Owned(digit(0).unwrap_or_default()),
-                Source::MrzDateOfBirthCheckDigit => Cow::Owned(digit(1).unwrap_or_default()),
-                Source::MrzDateOfExpiryCheckDigit => Cow::Owned(digit(2).unwrap_or_default()),
-                Source::MrzOptionalDataCheckDigit => Cow::Owned(digit(3).unwrap_or_default()),
-                Source::MrzFinalCheckDigit => Cow::Owned(digit(4).unwrap_or_default()),
-                Source::MrzOptionalData => Cow::Owned(
-                    zone.as_ref()
-                        .map(|z| z.optional.trim_end_matches('<').to_string())
-                        .unwrap_or_default(),
-                ),
+                Source::GivenNamesUpper => {
+                    put_upper(&mut out, &[&holder.first_name]);
+                    continue;
+                }
+                Source::SurnameUpper => {
+                    put_upper(&mut out, &[&holder.last_name]);
+                    continue;
+                }
+                Source::AddressStreetUpper => {
+                    put_upper(&mut out, &[&a.street]);
+                    continue;
+                }
+                Source::AddressCityUpper => {
+                    put_upper(&mut out, &[&a.city]);
+                    continue;
+                }
+                Source::AddressUpper => {
+                    put_upper(
+                        &mut out,
+                        &[
+                            &a.street,
+                            ", ",
+                            &a.city,
+                            ", ",
+                            &a.region,
+                            " ",
+                            &a.postal_code,
+                        ],
+                    );
+                    continue;
+                }
+                Source::SurnameAndGivenNames => &holder.surname_and_given_names,
+                Source::FullName => &holder.full_name,
+                Source::FirstName => &holder.first_name,
+                Source::LastName => &holder.last_name,
+                Source::DateOfBirth => &holder.date_of_birth,
+                Source::Age => &holder.age,
+                Source::DocumentNumber => &doc.number,
+                Source::CardNumber => &doc.card_number,
+                Source::DateOfIssue => date_of_issue,
+                Source::YearsSinceIssue => years_since_issue,
+                Source::AgeAtIssue => age_at_issue,
+                Source::DateOfExpiry => date_of_expiry,
+                Source::RemainderTerm => remainder,
+                Source::PostalCode => &a.postal_code,
+                Source::RegionCode => &a.region_code,
+                Source::StateName => &a.region,
+                Source::Sex => doc.sex,
+                Source::Nationality => person.nationality,
+                Source::NationalityCode => person.nationality_code,
+                Source::IssuingStateCode => &family.icao,
+                Source::IssuingStateName => &family.country_name,
+                Source::ClassCode => &family.class_code,
+                Source::PlaceOfIssue => doc.place_of_issue,
+                Source::GuardianName => &person.guardian_name,
+                Source::Mrz => zone.as_ref().map(|z| z.text.as_str()).unwrap_or(""),
+                Source::MrzDocumentNumberCheckDigit => digit(0),
+                Source::MrzDateOfBirthCheckDigit => digit(1),
+                Source::MrzDateOfExpiryCheckDigit => digit(2),
+                Source::MrzOptionalDataCheckDigit => digit(3),
+                Source::MrzFinalCheckDigit => digit(4),
+                Source::MrzOptionalData => zone
+                    .as_ref()
+                    .map(|z| z.optional.trim_end_matches('<'))
+                    .unwrap_or(""),
             },
-            (FieldValue::From(_), None) => Cow::Borrowed(""),
+            (FieldValue::From(_), None) => "",
         };
-        if let (Some(role), Some(source)) = (role, source) {
-            if source.is_primary() && !read.iter().any(|(r, _)| *r == role) {
-                read.push((role, text.to_string()));
-            }
-        }
-        push_str(&mut out, &text);
+        push_str(&mut out, text);
     }
     out.push(b'}');
     let extracted = crate::text::finish(out);
@@ -438,7 +486,12 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
             .map(|f| f.key.as_str())
             .unwrap_or(role.default_field())
     };
-    let mut errors: Vec<u8> = Vec::with_capacity(256);
+    let mut errors: Vec<u8> =
+        Vec::with_capacity(if not_extracted.is_empty() && mismatch.is_none() {
+            2
+        } else {
+            256
+        });
     errors.push(b'[');
     let item = |errors: &mut Vec<u8>, name: &str, message: &str, status: &str| {
         if errors.len() > 1 {
@@ -471,66 +524,58 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
     errors.push(b']');
     let errors = crate::text::finish(errors);
 
-    // matchPercentage: the pre-fill against what was read.
-    let was_read = |role: Role| -> Option<&str> {
-        if !printed.contains(&role) {
-            return None;
-        }
-        Some(
-            read.iter()
-                .find(|(r, _)| *r == role)
-                .map(|(_, t)| t.as_str())
-                .unwrap_or(""),
-        )
-    };
-    let score = |sent: Option<String>, role: Role, compare: &dyn Fn(&str, &str) -> String| {
-        let Some(sent) = sent else {
-            return Cow::Borrowed("NA");
-        };
-        if !printed.contains(&role) {
+    // matchPercentage: the pre-fill against what was read (the primary field of each role).
+    let score = |role: Role, compare: &dyn Fn() -> Cow<'static, str>| -> Cow<'static, str> {
+        if !printed[role as usize] {
             return Cow::Borrowed("NA");
         }
         if ocr.unreadable || not_extracted.contains(&role) {
             return Cow::Borrowed("0%");
         }
-        match was_read(role) {
-            Some(text) => {
-                let result = compare(&sent, text);
-                if result == "100%" {
-                    Cow::Borrowed("100%")
-                } else if result == "0%" {
-                    Cow::Borrowed("0%")
-                } else {
-                    Cow::Owned(result)
-                }
-            }
-            None => Cow::Borrowed("NA"),
+        compare()
+    };
+    let percent = |text: String| -> Cow<'static, str> {
+        match text.as_str() {
+            "100%" => Cow::Borrowed("100%"),
+            "0%" => Cow::Borrowed("0%"),
+            _ => Cow::Owned(text),
         }
     };
-    let sent_name = prefill.has_name().then(|| {
-        format!(
-            "{} {}",
-            prefill.last_name.as_deref().unwrap_or(""),
-            prefill.first_name.as_deref().unwrap_or("")
-        )
-    });
-    let by_name = |sent: &str, read: &str| similarity(sent, read);
-    let by_day = |sent: &str, read: &str| match (parse_date(sent), parse_date(read)) {
-        (Some(a), Some(b)) if a == b => "100%".to_string(),
-        _ => "0%".to_string(),
+    let full_name = if prefill.has_name() {
+        score(Role::Name, &|| {
+            let sent = format!(
+                "{} {}",
+                prefill.last_name.unwrap_or(""),
+                prefill.first_name.unwrap_or("")
+            );
+            percent(similarity(&sent, &holder.surname_and_given_names))
+        })
+    } else {
+        Cow::Borrowed("NA")
     };
-    let sent_address = prefill.has_address().then(|| {
-        format!(
-            "{}, {}, {} {}",
-            prefill.street.as_deref().unwrap_or(""),
-            prefill.city.as_deref().unwrap_or(""),
-            prefill.region.as_deref().unwrap_or(""),
-            prefill.postal_code.as_deref().unwrap_or("")
-        )
-    });
-    let full_name = score(sent_name, Role::Name, &by_name);
-    let date_of_birth = score(prefill.date_of_birth.clone(), Role::DateOfBirth, &by_day);
-    let address = score(sent_address, Role::Address, &by_name);
+    let date_of_birth = match prefill.date_of_birth {
+        Some(sent) => score(Role::DateOfBirth, &|| {
+            let same = sent == holder.date_of_birth
+                || matches!((parse_date(sent), parse_date(&holder.date_of_birth)), (Some(x), Some(y)) if x == y);
+            Cow::Borrowed(if same { "100%" } else { "0%" })
+        }),
+        None => Cow::Borrowed("NA"),
+    };
+    let address = if prefill.has_address() {
+        score(Role::Address, &|| {
+            let sent = format!(
+                "{}, {}, {} {}",
+                prefill.street.unwrap_or(""),
+                prefill.city.unwrap_or(""),
+                prefill.region.unwrap_or(""),
+                prefill.postal_code.unwrap_or("")
+            );
+            let read = format!("{}, {}, {} {}", a.street, a.city, a.region, a.postal_code);
+            percent(similarity(&sent, &read))
+        })
+    } else {
+        Cow::Borrowed("NA")
+    };
     person.match_percentage.full_name = full_name;
     person.match_percentage.date_of_birth = date_of_birth;
     person.match_percentage.address = address;
