@@ -65,12 +65,10 @@ fn upper(text: &str) -> String {
 }
 
 /// `yymmdd` of a `dd/mm/yyyy` date, as an MRZ writes it.
-fn yymmdd(date: &str) -> String {
-    let b = date.as_bytes();
-    if b.len() == 10 {
-        format!("{}{}{}", &date[8..10], &date[3..5], &date[0..2])
-    } else {
-        "<<<<<<".into()
+fn yymmdd(date: &str) -> [u8; 6] {
+    match date.as_bytes() {
+        [d1, d2, _, m1, m2, _, _, _, y1, y2] => [*y1, *y2, *m1, *m2, *d1, *d2],
+        _ => *b"<<<<<<",
     }
 }
 
@@ -238,9 +236,17 @@ pub fn similarity(a: &str, b: &str) -> String {
     format!("{}%", (200 * shared + total / 2) / total.max(1))
 }
 
+/// `text` as a JSON string, as serde_json writes it (the walk and Tera write these values
+/// with serde_json too): copied whole when nothing in it needs escaping, which is nearly
+/// always, and by serde_json otherwise (its escapes differ from the template escaper's).
 fn push_str(out: &mut Vec<u8>, text: &str) {
-    // serde_json's escaping: the walk and Tera write these values with serde_json too.
-    let _ = serde_json::to_writer(&mut *out, text);
+    if super::needs_escape(text.as_bytes()) {
+        let _ = serde_json::to_writer(&mut *out, text);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    }
 }
 
 /// Settle `person` for a scenario: the pre-fill on the document, then what OCR read of it.
@@ -282,39 +288,44 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
     };
     // The MRZ encodes the holder; in an OCR-against-MRZ mismatch on the date of birth, it
     // encodes another date than the one printed.
-    let mrz_birth = if mismatch == Some(Role::DateOfBirth) {
-        let other = if ocr.other_holder {
-            &person.identity
-        } else {
-            &person.other
-        };
-        yymmdd(&other.date_of_birth)
+    let zone = if family.mrz == MrzKind::None {
+        None
     } else {
-        yymmdd(&holder.date_of_birth)
-    };
-    let parts = mrz::Parts {
-        issuer: &family.icao,
-        surname: &holder.last_name,
-        given: &holder.first_name,
-        number: if family.mrz == MrzKind::Td1 {
-            &doc.card_number
+        let mrz_birth = if mismatch == Some(Role::DateOfBirth) {
+            let other = if ocr.other_holder {
+                &person.identity
+            } else {
+                &person.other
+            };
+            yymmdd(&other.date_of_birth)
         } else {
-            &doc.number
-        },
-        nationality: &family.nationality_code,
-        birth: &mrz_birth,
-        sex: if doc.male { 'M' } else { 'F' },
-        expiry: &yymmdd(date_of_expiry),
-        optional: if family.mrz == MrzKind::Td1 {
-            &doc.number
+            yymmdd(&holder.date_of_birth)
+        };
+        let expiry = yymmdd(date_of_expiry);
+        let parts = mrz::Parts {
+            issuer: &family.icao,
+            surname: &holder.last_name,
+            given: &holder.first_name,
+            number: if family.mrz == MrzKind::Td1 {
+                &doc.card_number
+            } else {
+                &doc.number
+            },
+            nationality: &family.nationality_code,
+            birth: std::str::from_utf8(&mrz_birth).unwrap_or("<<<<<<"),
+            sex: if doc.male { 'M' } else { 'F' },
+            expiry: std::str::from_utf8(&expiry).unwrap_or("<<<<<<"),
+            optional: if family.mrz == MrzKind::Td1 {
+                &doc.number
+            } else {
+                ""
+            },
+        };
+        Some(if family.mrz == MrzKind::Td1 {
+            mrz::td1(&parts)
         } else {
-            ""
-        },
-    };
-    let zone = match family.mrz {
-        MrzKind::None => None,
-        MrzKind::Td1 => Some(mrz::td1(&parts)),
-        MrzKind::Td3 => Some(mrz::td3(&parts)),
+            mrz::td3(&parts)
+        })
     };
     let a = &person.address;
     // Upper-cased text is made in one scratch buffer, not a String per field.
@@ -543,12 +554,21 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
     };
     let full_name = if prefill.has_name() {
         score(Role::Name, &|| {
-            let sent = format!(
-                "{} {}",
+            let (last, first) = (
                 prefill.last_name.unwrap_or(""),
-                prefill.first_name.unwrap_or("")
+                prefill.first_name.unwrap_or(""),
             );
-            percent(similarity(&sent, &holder.surname_and_given_names))
+            let read = &holder.surname_and_given_names;
+            // The usual case, the name sent is the name read, needs no copy.
+            if read.len() == last.len() + 1 + first.len()
+                && same_words(&read[..last.len().min(read.len())], last)
+                && read
+                    .get(last.len() + 1..)
+                    .is_some_and(|r| same_words(r, first))
+            {
+                return Cow::Borrowed("100%");
+            }
+            percent(similarity(&format!("{last} {first}"), read))
         })
     } else {
         Cow::Borrowed("NA")
