@@ -71,12 +71,20 @@ fn prefill(id: Value) -> Value {
 #[tokio::test]
 async fn user_info_id_picks_the_family_and_the_prefill_is_on_the_document() {
     let server = common::start().await;
-    let doc = completed(
+    let id = create(
         &server,
         &[],
         prefill(json!({"idType": "Driving License", "country": "IN"})),
     )
     .await;
+    server.complete(&id, None).await.expect("completes");
+    let view = server
+        .send(Method::GET, &format!("/__admin/journeys/{id}"), &[], "")
+        .await
+        .json();
+    assert_eq!(view["document"], "in_dl", "{view}");
+    assert_eq!(view["ipCheck"], Value::Null, "{view}");
+    let doc = common::get_journey(&server, &id, &[]).await.result();
     assert_eq!(country_and_type(&doc), pair("IN", "Driving License"));
     let di = &doc["documentIntelligence"];
     let fields = &di["extractedFields"];

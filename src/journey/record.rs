@@ -195,6 +195,7 @@ impl JourneyRecord {
         ];
         strings.iter().map(|s| s.len()).sum::<usize>()
             + self.outcome.as_ref().map_or(0, String::len)
+            + self.document.as_ref().map_or(0, String::len)
             + self.callback.webhook_id.as_ref().map_or(0, String::len)
             + self
                 .callback
@@ -325,6 +326,8 @@ impl JourneyRecord {
             "userId": self.user_id,
             "processingConfig": self.processing_config,
             "userInfo": self.user_info,
+            "document": self.document,
+            "ipCheck": self.ip_check,
             "createdAt": self.created_at,
             "startedAt": self.started_at,
             "completedAt": self.completed_at,

@@ -8,9 +8,9 @@
 //! or a literal. Everything is checked when it is first read; every problem names the file,
 //! the line and the field. Adding a family is adding a file: nothing here names one.
 //!
-//! [`Family::extracted`] writes a family's `extractedFields` for a person, leaving out what
-//! the scenario says OCR did not read, and [`mrz`] the machine-readable zone (TD1 or TD3 with
-//! valid check digits) that MRZ-bearing families print.
+//! `extract::settle` writes a family's `extractedFields` for a person, leaving out what the
+//! scenario says OCR did not read, and [`mrz`] builds the machine-readable zone (TD1 or TD3
+//! with valid check digits) that MRZ-bearing families print.
 
 use std::sync::LazyLock;
 

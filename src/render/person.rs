@@ -62,7 +62,7 @@ pub struct Document {
     pub d_format: u32,
     /// Whether the flow verifies the card with the issuing authority (the UAE's ICP).
     pub icp_check: bool,
-    /// `extractedFields` as JSON, written by [`Person::settle`] for the scenario and pre-fill.
+    /// `extractedFields` as JSON, written by `extract::settle` for the scenario and pre-fill.
     pub extracted_fields: JsonText,
     /// `extractedFieldErrors` as JSON, written with it.
     pub extracted_field_errors: JsonText,
@@ -165,7 +165,7 @@ pub struct Person {
     pub longitude: f64,
     /// Captured images and Regula crops, in the provider's file-host URL layout.
     pub images: Images,
-    /// `matchPercentage`: the document against the pre-fill, set by [`Person::settle`].
+    /// `matchPercentage`: the document against the pre-fill, set by `extract::settle`.
     #[serde(rename = "match")]
     pub match_percentage: Match,
 }
