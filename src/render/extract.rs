@@ -335,7 +335,13 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
         for part in parts {
             push_upper(&mut scratch, part);
         }
-        push_str(out, std::str::from_utf8(&scratch).unwrap_or(""));
+        if super::needs_escape(&scratch) {
+            push_str(out, std::str::from_utf8(&scratch).unwrap_or(""));
+        } else {
+            out.push(b'"');
+            out.extend_from_slice(&scratch);
+            out.push(b'"');
+        }
     };
     const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
     let digit = |i: usize| {
@@ -470,7 +476,7 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
         push_str(&mut out, text);
     }
     out.push(b'}');
-    let extracted = crate::text::finish(out);
+    let extracted = out;
 
     // extractedFieldErrors: one NOT_EXTRACTED item per role OCR missed (spec §4.3), then the
     // mismatch item (INFERRED: its errorStatus and message are ours).
@@ -533,7 +539,6 @@ pub fn settle(person: &mut Person, ocr: &Ocr, user_info: &UserInfo) {
         item(&mut errors, field_name(role), &message, "OCR_MISMATCH");
     }
     errors.push(b']');
-    let errors = crate::text::finish(errors);
 
     // matchPercentage: the pre-fill against what was read (the primary field of each role).
     let score = |role: Role, compare: &dyn Fn() -> Cow<'static, str>| -> Cow<'static, str> {

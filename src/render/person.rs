@@ -174,11 +174,13 @@ pub struct Person {
 /// written in serde_json's compact form, so that parsing it and writing it again (what Tera's
 /// context and the fast path's walk do) gives the same bytes the printer copies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JsonText(pub String);
+pub struct JsonText(pub Vec<u8>);
 
 impl JsonText {
-    /// The text, or `empty` before the person was settled.
-    pub fn text<'a>(&'a self, empty: &'a str) -> &'a str {
+    /// The JSON, or `empty` before the person was settled. Kept as bytes: everything written
+    /// into it came from `&str`s, and checking a kilobyte of UTF-8 per journey was a visible
+    /// cost where only the slow paths need a `str`.
+    pub fn bytes<'a>(&'a self, empty: &'a [u8]) -> &'a [u8] {
         if self.0.is_empty() {
             empty
         } else {
@@ -189,9 +191,9 @@ impl JsonText {
 
 impl Serialize for JsonText {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Only Tera's context and the walk get here; the fast path prints the text itself.
+        // Only Tera's context and the walk get here; the fast path prints the bytes itself.
         let value: serde_json::Value =
-            serde_json::from_str(self.text("null")).unwrap_or(serde_json::Value::Null);
+            serde_json::from_slice(self.bytes(b"null")).unwrap_or(serde_json::Value::Null);
         value.serialize(serializer)
     }
 }

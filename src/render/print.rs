@@ -147,10 +147,10 @@ fn person_json(path: &[String]) -> Option<Print> {
     let keys: Vec<&str> = path.iter().map(String::as_str).collect();
     match keys.as_slice() {
         ["document", "extractedFields"] => Some(Box::new(|p, out| {
-            out.extend_from_slice(p.document.extracted_fields.text("null").as_bytes())
+            out.extend_from_slice(p.document.extracted_fields.bytes(b"null"))
         })),
         ["document", "extractedFieldErrors"] => Some(Box::new(|p, out| {
-            out.extend_from_slice(p.document.extracted_field_errors.text("null").as_bytes())
+            out.extend_from_slice(p.document.extracted_field_errors.bytes(b"null"))
         })),
         _ => None,
     }
