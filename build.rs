@@ -1,4 +1,4 @@
-//! Compiles the bundled catalogue (`scenarios/`, `templates/`) into the binary, so that
+//! Compiles the bundled catalogue (`scenarios/`, `families/`, `templates/`) into the binary, so that
 //! `otk-mock serve` works from any directory and from a container without the source tree.
 
 use std::fmt::Write as _;
@@ -48,6 +48,9 @@ fn main() {
     let mut code = table("SCENARIOS", &manifest.join("scenarios"), |p| {
         p.extension().is_some_and(|e| e == "toml")
     });
+    code.push_str(&table("FAMILIES", &manifest.join("families"), |p| {
+        p.extension().is_some_and(|e| e == "toml")
+    }));
     code.push_str(&table("TEMPLATES", &manifest.join("templates"), |p| {
         p.extension().is_some_and(|e| e == "tera")
     }));

@@ -24,6 +24,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::app::{named_scenario, App, Trace};
 use crate::callback::check_delay;
+use crate::catalogue::Choice;
 use crate::fault::{CallbackFault, Fault};
 use crate::journal::ShortStr;
 use crate::journey::create;
@@ -32,8 +33,8 @@ use crate::journey::service::CreateOptions;
 use crate::scenario::Selection;
 use crate::wire::{
     get_journey_id, json_response, json_value_response, ApiError, Body, RouteKind,
-    AUTO_COMPLETE_HEADER, CALLBACK_DELAY_HEADER, CALLBACK_FAULT_HEADER, FAULT_HEADER,
-    SCENARIO_HEADER,
+    AUTO_COMPLETE_HEADER, CALLBACK_DELAY_HEADER, CALLBACK_FAULT_HEADER, DOCUMENT_HEADER,
+    FAULT_HEADER, IP_CHECK_HEADER, SCENARIO_HEADER,
 };
 
 /// What a provider request asks, read from its head.
@@ -42,11 +43,53 @@ pub enum Call {
         header: Option<String>,
         fault: Option<Fault>,
         options: CreateOptions,
+        document: Document,
     },
     Get {
         header: Option<String>,
         fault: Option<Fault>,
+        document: Document,
     },
+}
+
+/// `X-Mock-Document` and `X-Mock-Ip-Check` of a request, checked.
+#[derive(Debug, Default, Clone)]
+pub struct Document {
+    family: Option<&'static str>,
+    ip_check: Option<bool>,
+}
+
+impl Document {
+    fn read<B>(request: &Request<B>) -> Result<Document, ApiError> {
+        let families = crate::render::family::bundled();
+        let family = parsed_header(request, &DOCUMENT_HEADER, "X-Mock-Document", |text| {
+            let name = text.trim();
+            families.find(name).map(|f| f.name.as_str()).ok_or_else(|| {
+                format!(
+                    "{name:?} is not a document family; known: {}",
+                    families.names()
+                )
+            })
+        })?;
+        let ip_check = parsed_header(
+            request,
+            &IP_CHECK_HEADER,
+            "X-Mock-Ip-Check",
+            |text| match text.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" => Ok(true),
+                "off" | "false" => Ok(false),
+                other => Err(format!("{other:?} is neither on nor off")),
+            },
+        )?;
+        Ok(Document { family, ip_check })
+    }
+
+    fn choice(&self) -> Choice<'static> {
+        Choice {
+            document: self.family,
+            ip_check: self.ip_check,
+        }
+    }
 }
 
 /// What a provider request asks, once it has passed the checks that come before its body is
@@ -82,12 +125,14 @@ pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<C
                         callback_fault,
                         auto_complete: auto_complete_header(request)?,
                     },
+                    document: Document::read(request)?,
                 }
             } else {
                 Call::Create {
                     header: None,
                     fault: None,
                     options: CreateOptions::default(),
+                    document: Document::default(),
                 }
             };
             json_content_type(request)?;
@@ -102,11 +147,13 @@ pub fn prepare<B>(app: &App, request: &Request<B>, route: RouteKind) -> Result<C
                 return Ok(Call::Get {
                     header: None,
                     fault: None,
+                    document: Document::default(),
                 });
             }
             Ok(Call::Get {
                 header: scenario_header(request)?,
                 fault: fault_header(request)?,
+                document: Document::read(request)?,
             })
         }
     }
@@ -126,10 +173,28 @@ pub fn work(
             header,
             fault,
             options,
-        } => create_journey(app, body, header.as_deref(), options, fault, trace),
-        Call::Get { header, fault } => {
-            get_journey(app, get_journey_id(path), header.as_deref(), fault, trace)
-        }
+            document,
+        } => create_journey(
+            app,
+            body,
+            header.as_deref(),
+            options,
+            fault,
+            document,
+            trace,
+        ),
+        Call::Get {
+            header,
+            fault,
+            document,
+        } => get_journey(
+            app,
+            get_journey_id(path),
+            header.as_deref(),
+            fault,
+            document,
+            trace,
+        ),
     }
 }
 
@@ -147,15 +212,21 @@ fn authorize<B>(app: &App, request: &Request<B>) -> Result<(), ApiError> {
     }
 }
 
+// The request's parts, each read and checked before the body: grouping them would only
+// rename the list.
+#[allow(clippy::too_many_arguments)]
 fn create_journey(
     app: &App,
     body: &[u8],
     header: Option<&str>,
     options: CreateOptions,
     fault: Option<Fault>,
+    document: Document,
     trace: &mut Trace,
 ) -> Result<Response<Body>, ApiError> {
-    let request = create::parse(body).map_err(|e| ApiError::bad_request(e.0))?;
+    let mut request = create::parse(body).map_err(|e| ApiError::bad_request(e.0))?;
+    request.document = document.family.map(str::to_string);
+    request.ip_check = document.ip_check;
     let loaded = app.live().load();
     let catalogue = &*loaded.catalogue;
     let (scenario, bound_by) = match (header, request.scenario_reference()) {
@@ -203,6 +274,7 @@ fn get_journey(
     id: &str,
     header: Option<&str>,
     fault: Option<Fault>,
+    document: Document,
     trace: &mut Trace,
 ) -> Result<Response<Body>, ApiError> {
     let loaded = app.live().load();
@@ -214,7 +286,11 @@ fn get_journey(
         trace.selection = Some(Selection::Binding.as_str());
         trace.fault = app.decide(fault, trace.route, Some(id), info);
         trace.fault_status()?;
-        return Ok(json_response(app.journey_body_in(&loaded, &record)?));
+        return Ok(json_response(app.journey_body_in(
+            &loaded,
+            &record,
+            document.choice(),
+        )?));
     }
     let (scenario, selection) = app.select(&loaded.catalogue, id, header)?;
     record_scenario(scenario.name.as_str());
@@ -224,7 +300,7 @@ fn get_journey(
     trace.selection = Some(selection.as_str());
     trace.fault = app.decide(fault, trace.route, Some(id), info);
     trace.fault_status()?;
-    let body = app.stateless_body_in(&loaded, scenario, id)?;
+    let body = app.stateless_body_in(&loaded, scenario, id, document.choice())?;
     Ok(json_response(body))
 }
 

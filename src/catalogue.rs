@@ -9,12 +9,23 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::render::extract;
 use crate::render::facts::{uuid, Journey};
+use crate::render::family::{self, Family, Role};
 use crate::render::person::{self, Person};
 use crate::render::shadow::Shadow;
 use crate::render::{RenderError, Renderer};
 use crate::scenario::loader::{self, CatalogueSource, LoadError, LoadErrors};
 use crate::scenario::{PrefixIndex, Scenario};
+
+/// What a journey says about its document, beside its scenario: the family (`X-Mock-Document`
+/// or `userInfo.id`, by name) and the IP check (`X-Mock-Ip-Check`). `None` leaves it to the
+/// scenario, and then to the journey id.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Choice<'a> {
+    pub document: Option<&'a str>,
+    pub ip_check: Option<bool>,
+}
 
 /// A checked catalogue, ready to render.
 pub struct Catalogue {
@@ -69,6 +80,10 @@ impl Catalogue {
             seed,
             client_id: uuid(&mut rng),
         };
+        errors.extend(family::bundled_errors().iter().cloned());
+        for scenario in &catalogue.scenarios {
+            check_document_settings(scenario, &files.scenarios, &mut errors);
+        }
         if catalogue.scenarios.is_empty() && errors.is_empty() {
             errors.push(LoadError::new(
                 "scenarios",
@@ -102,16 +117,25 @@ impl Catalogue {
                 continue;
             }
             let id = sample_journey_id(&scenario.name);
-            let (journey, person) = catalogue.stateless_journey(&id);
+            let (journey, person) = catalogue.scenario_journey(scenario, &id, Choice::default());
             // Tera's own render is the check: its errors name the template and the line.
             if let Err(e) = catalogue.renderer.render_tera(scenario, &journey, &person) {
                 errors.push(LoadError::new(&scenario.source, e.to_string()).field("template"));
                 continue;
             }
-            // The fast path must give Tera's bytes; a few journeys of each document kind
+            // The fast path must give Tera's bytes; a few journeys of each document family
             // show whether it does before it is trusted.
+            let families = family::bundled().list();
             let samples: Vec<(Journey, Person)> = (0..FAST_PATH_SAMPLES)
-                .map(|i| catalogue.stateless_journey(&format!("{id}-{i}")))
+                .map(|i| {
+                    let choice = Choice {
+                        document: families
+                            .get(i % families.len().max(1))
+                            .map(|f| f.name.as_str()),
+                        ip_check: (i % 5 == 4).then_some(false),
+                    };
+                    catalogue.scenario_journey(scenario, &format!("{id}-{i}"), choice)
+                })
                 .collect();
             catalogue.renderer.check_fast_path(scenario, &samples);
         }
@@ -166,12 +190,58 @@ impl Catalogue {
         self.renderer.corrupt_fast_path(scenario)
     }
 
-    /// The person and the stateless journey for an id.
+    /// The person and the stateless journey for an id, with the document family the id draws
+    /// and the document read as a journey that passes every check reads it.
     pub fn stateless_journey(&self, journey_id: &str) -> (Journey, Person) {
         let mut rng = person::journey_rng(self.seed, journey_id);
-        let person = person::generate(&mut rng);
+        let mut person = person::generate(&mut rng);
         let journey = Journey::stateless(journey_id, &self.client_id, &mut rng, &person);
+        extract::settle(&mut person, &Default::default(), &journey.user_info);
         (journey, person)
+    }
+
+    /// The family a journey's document is of: the journey's choice, else the scenario's,
+    /// else (`None`) the one its id draws. A name no family has counts as no choice (the
+    /// request checks of `X-Mock-Document` and the load checks of `document` refuse them).
+    pub fn family_for(&self, scenario: &Scenario, choice: Choice<'_>) -> Option<&'static Family> {
+        let families = family::bundled();
+        choice
+            .document
+            .and_then(|name| families.find(name))
+            .or_else(|| scenario.document.as_deref().and_then(|n| families.find(n)))
+    }
+
+    /// The journey and person for `journey_id` read by id alone, as `scenario` renders it: the
+    /// family chosen (see [`Catalogue::family_for`]), the IP check, the document as OCR read it.
+    pub fn scenario_journey(
+        &self,
+        scenario: &Scenario,
+        journey_id: &str,
+        choice: Choice<'_>,
+    ) -> (Journey, Person) {
+        let mut rng = person::journey_rng(self.seed, journey_id);
+        let mut person = person::generate_with(&mut rng, self.family_for(scenario, choice));
+        let mut journey = Journey::stateless(journey_id, &self.client_id, &mut rng, &person);
+        journey.ip_check = choice.ip_check.unwrap_or(scenario.ip_check);
+        extract::settle(&mut person, &scenario.ocr, &journey.user_info);
+        (journey, person)
+    }
+
+    /// The person behind a created journey, whose facts are `journey`: drawn from its id with
+    /// the family chosen, then the document settled for `scenario` and the pre-fill. `bound`
+    /// is the scenario the journey ends with, whose family and IP check it keeps in every state.
+    pub fn created_person(
+        &self,
+        scenario: &Scenario,
+        bound: &Scenario,
+        journey: &mut Journey,
+        choice: Choice<'_>,
+    ) -> Person {
+        let mut rng = person::journey_rng(self.seed, &journey.id);
+        let mut person = person::generate_with(&mut rng, self.family_for(bound, choice));
+        journey.ip_check = choice.ip_check.unwrap_or(bound.ip_check);
+        extract::settle(&mut person, &scenario.ocr, &journey.user_info);
+        person
     }
 
     /// The minified document of a journey known only by its id, as served.
@@ -180,18 +250,20 @@ impl Catalogue {
         scenario: &Scenario,
         journey_id: &str,
     ) -> Result<Vec<u8>, RenderError> {
-        let (journey, person) = self.stateless_journey(journey_id);
-        self.renderer.render_bytes(scenario, &journey, &person)
+        let mut out = Vec::new();
+        self.stateless_into(scenario, journey_id, Choice::default(), &mut out)?;
+        Ok(out)
     }
 
-    /// [`Catalogue::stateless_bytes`], appended to `out`.
+    /// [`Catalogue::stateless_bytes`] with the journey's own choices, appended to `out`.
     pub fn stateless_into(
         &self,
         scenario: &Scenario,
         journey_id: &str,
+        choice: Choice<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), RenderError> {
-        let (journey, person) = self.stateless_journey(journey_id);
+        let (journey, person) = self.scenario_journey(scenario, journey_id, choice);
         self.renderer.render_into(scenario, &journey, &person, out)
     }
 
@@ -201,7 +273,76 @@ impl Catalogue {
         scenario: &Scenario,
         journey_id: &str,
     ) -> Result<Value, RenderError> {
-        let (journey, person) = self.stateless_journey(journey_id);
+        self.render_stateless_with(scenario, journey_id, Choice::default())
+    }
+
+    /// [`Catalogue::render_stateless`] with the journey's own choices.
+    pub fn render_stateless_with(
+        &self,
+        scenario: &Scenario,
+        journey_id: &str,
+        choice: Choice<'_>,
+    ) -> Result<Value, RenderError> {
+        let (journey, person) = self.scenario_journey(scenario, journey_id, choice);
         self.renderer.render(scenario, &journey, &person)
+    }
+}
+
+/// A scenario's `document` must name a family, and the roles its OCR variables name must be
+/// roles of the document model; each mistake names the file, line and field.
+fn check_document_settings(
+    scenario: &Scenario,
+    files: &[loader::SourceFile],
+    errors: &mut Vec<LoadError>,
+) {
+    let text = files
+        .iter()
+        .find(|f| f.origin == scenario.source)
+        .map(|f| f.text.as_str())
+        .unwrap_or("");
+    let line = |key: &str| {
+        text.lines()
+            .position(|l| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|r| r.trim_start().starts_with('='))
+            })
+            .map(|i| i + 1)
+    };
+    if let Some(name) = &scenario.document {
+        if family::bundled().find(name).is_none() {
+            errors.push(
+                LoadError::new(
+                    &scenario.source,
+                    format!(
+                        "{name:?} is not a document family; known: {}",
+                        family::bundled().names()
+                    ),
+                )
+                .at_line(line("document"))
+                .field("document"),
+            );
+        }
+    }
+    let ocr = &scenario.ocr;
+    let named = ocr
+        .not_extracted
+        .iter()
+        .map(|r| ("notExtracted", r))
+        .chain(ocr.mismatch.iter().map(|r| ("ocrMismatch", r)));
+    for (var, role) in named {
+        if Role::parse(role).is_none() {
+            errors.push(
+                LoadError::new(
+                    &scenario.source,
+                    format!(
+                        "{role:?} is not a role of the document; known: {}",
+                        Role::NAMES
+                    ),
+                )
+                .at_line(line(var))
+                .field(format!("variables.{var}")),
+            );
+        }
     }
 }

@@ -44,7 +44,8 @@
 //!
 //! - `scenario` is the model of one outcome and its loader; `render` turns (scenario, journey
 //!   facts, fake person) into a document through one entry point for every journey, created
-//!   or stateless: it fills a skeleton Tera rendered once where an allow-list analysis of the
+//!   or stateless (the person's document is of a family read from `families/*.toml`, and is
+//!   settled for the scenario and the app's pre-fill before the template runs): it fills a skeleton Tera rendered once where an allow-list analysis of the
 //!   template permits, and runs Tera otherwise; `catalogue` loads and checks scenarios and
 //!   templates together, rendering each before anything is served; `live` is the catalogue
 //!   being served (`reload` swaps it).

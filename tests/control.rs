@@ -257,7 +257,7 @@ async fn health_reports_the_catalogue_being_served() {
     assert_eq!(reply.status, StatusCode::OK);
     let health = reply.json();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["catalogue"]["scenarios"], 14);
+    assert_eq!(health["catalogue"]["scenarios"], 16);
     assert_eq!(health["catalogue"]["generation"], 1);
     assert_eq!(health["catalogue"]["scenariosFrom"], "bundled");
     assert_eq!(health["lastReloadError"], Value::Null);
@@ -317,7 +317,7 @@ async fn metrics_count_requests_latency_faults_and_callbacks() {
     ] {
         assert!(after.lines().any(|l| l.starts_with(name)), "{name} missing");
     }
-    assert_eq!(sample(&after, "otk_mock_catalogue_scenarios"), 14.0);
+    assert_eq!(sample(&after, "otk_mock_catalogue_scenarios"), 16.0);
     // Every line is a comment or `series value`.
     for line in after.lines().filter(|l| !l.starts_with('#')) {
         let (_, value) = line.rsplit_once(' ').expect(line);

@@ -2,7 +2,7 @@
 //! fills a skeleton shared by many journeys instead of running Tera per journey, and for
 //! 2,000 journey ids each its bytes are the ones Tera renders.
 
-use otk_mock::catalogue::Catalogue;
+use otk_mock::catalogue::{Catalogue, Choice};
 use otk_mock::scenario::loader::CatalogueSource;
 
 /// Journey ids compared per scenario.
@@ -24,10 +24,19 @@ fn every_bundled_scenario_gives_teras_bytes_for_2000_journey_ids() {
                         scenario.name,
                         catalogue.renderer().fast_path(scenario)
                     );
+                    // Every family, by the id's draw and by choice; the IP check on and off.
+                    let families = ["in_dl", "ae_id", "passport", "us_dl"];
                     for i in 0..IDS {
                         let id = format!("{}-{i}", if i % 2 == 0 { "shape" } else { "Q7K2" });
-                        let fast = catalogue.stateless_bytes(scenario, &id).expect("renders");
-                        let (journey, person) = catalogue.stateless_journey(&id);
+                        let choice = Choice {
+                            document: (i % 3 == 0).then(|| families[i / 3 % families.len()]),
+                            ip_check: (i % 7 == 0).then_some(i % 14 == 0),
+                        };
+                        let mut fast = Vec::new();
+                        catalogue
+                            .stateless_into(scenario, &id, choice, &mut fast)
+                            .expect("renders");
+                        let (journey, person) = catalogue.scenario_journey(scenario, &id, choice);
                         let tera = catalogue
                             .renderer()
                             .render_tera(scenario, &journey, &person)
@@ -117,7 +126,8 @@ async fn verify_fast_path_catches_a_wrong_fast_path_and_serves_teras_body() {
         .is_fast(catalogue.find("success").unwrap()));
     let after = get("Q4").await.text();
     assert!(!after.contains("otkMockCorrupted"), "{after}");
-    let (journey, person) = catalogue.stateless_journey("Q4");
+    let (journey, person) =
+        catalogue.scenario_journey(catalogue.find("success").unwrap(), "Q4", Choice::default());
     let tera = catalogue
         .renderer()
         .render_tera(catalogue.find("success").unwrap(), &journey, &person)

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use crate::cache::BodyCache;
 use crate::callback::{Dispatcher, Stats};
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, Choice};
 use crate::config::Config;
 use crate::fault::rules::{Planned, Rules};
 use crate::fault::Fault;
@@ -237,7 +237,7 @@ impl App {
     /// The `{"result": …}` body of a journey known only by id, rendered with the catalogue
     /// being served now: from the cache, or rendered and cached.
     pub fn stateless_body(&self, scenario: &Scenario, id: &str) -> Result<Bytes, ApiError> {
-        self.stateless_body_in(&self.live.load(), scenario, id)
+        self.stateless_body_in(&self.live.load(), scenario, id, Choice::default())
     }
 
     /// [`App::stateless_body`] with the catalogue a request already holds.
@@ -246,24 +246,32 @@ impl App {
         loaded: &Loaded,
         scenario: &Scenario,
         id: &str,
+        choice: Choice<'_>,
     ) -> Result<Bytes, ApiError> {
+        // A request that chooses the document or the IP check is rendered for itself: the
+        // cache keeps what the id alone gives.
+        let cached = choice.document.is_none() && choice.ip_check.is_none();
         let variant = generation_variant(variant_of(&scenario.name), loaded.generation);
-        if let Some(body) = self.cache.get(id, variant) {
-            return Ok(body);
+        if cached {
+            if let Some(body) = self.cache.get(id, variant) {
+                return Ok(body);
+            }
         }
         // The document is rendered straight into its envelope: one buffer, no copy.
         let mut out = Vec::with_capacity(9 * 1024);
         out.extend_from_slice(ENVELOPE_OPEN);
         loaded
             .catalogue
-            .stateless_into(scenario, id, &mut out)
+            .stateless_into(scenario, id, choice, &mut out)
             .map_err(|e| {
                 tracing::error!(error = %e, scenario = %scenario.name, "render failed");
                 ApiError::internal()
             })?;
         out.push(b'}');
         let body = Bytes::from(out);
-        self.cache.insert(id, variant, body.clone());
+        if cached {
+            self.cache.insert(id, variant, body.clone());
+        }
         Ok(body)
     }
 
@@ -271,7 +279,7 @@ impl App {
     /// with every change of the journey (state, binding, `callbackSent`), so nothing stale is
     /// ever served.
     pub fn journey_body(&self, record: &JourneyRecord) -> Result<Bytes, ApiError> {
-        self.journey_body_in(&self.live.load(), record)
+        self.journey_body_in(&self.live.load(), record, Choice::default())
     }
 
     /// [`App::journey_body`] with the catalogue a request already holds.
@@ -279,18 +287,24 @@ impl App {
         &self,
         loaded: &Loaded,
         record: &JourneyRecord,
+        choice: Choice<'_>,
     ) -> Result<Bytes, ApiError> {
+        let cached = choice.document.is_none() && choice.ip_check.is_none();
         let variant = generation_variant((1u64 << 63) | record.revision, loaded.generation);
-        if let Some(body) = self.cache.get(&record.id, variant) {
-            return Ok(body);
+        if cached {
+            if let Some(body) = self.cache.get(&record.id, variant) {
+                return Ok(body);
+            }
         }
         // Into its envelope, as a stateless journey's body is.
         let mut out = Vec::with_capacity(9 * 1024);
         out.extend_from_slice(ENVELOPE_OPEN);
-        self.journeys.document_into(record, &mut out)?;
+        self.journeys.document_into(record, choice, &mut out)?;
         out.push(b'}');
         let body = Bytes::from(out);
-        self.cache.insert(&record.id, variant, body.clone());
+        if cached {
+            self.cache.insert(&record.id, variant, body.clone());
+        }
         Ok(body)
     }
 

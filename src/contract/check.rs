@@ -211,6 +211,9 @@ pub struct FileReport {
     pub candidates: Vec<String>,
     /// The compatible scenario, or the closest.
     pub scenario: String,
+    /// `Some(on)` when the scenario matched with the IP check set by the journey
+    /// (`X-Mock-Ip-Check`) rather than as the scenario has it.
+    pub ip_check: Option<bool>,
     /// The findings against that scenario, with paths into the file.
     pub findings: Vec<Finding>,
     pub compatible: bool,
@@ -218,6 +221,15 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// How the journey set the IP check, when that is what made the scenario fit.
+    fn ip_note(&self) -> &'static str {
+        match self.ip_check {
+            Some(false) => " with the IP check off (X-Mock-Ip-Check: off)",
+            Some(true) => " with the IP check on (X-Mock-Ip-Check: on)",
+            None => "",
+        }
+    }
+
     /// How a finding counts here: under `--strict` every finding is an error.
     pub fn severity(&self, finding: &Finding) -> Severity {
         if self.strict {
@@ -254,11 +266,16 @@ impl FileReport {
                 1 => ", 1 warning".to_string(),
                 n => format!(", {n} warnings"),
             };
-            format!("compatible with scenario `{}`{tail}", self.scenario)
+            format!(
+                "compatible with scenario `{}`{}{tail}",
+                self.scenario,
+                self.ip_note()
+            )
         } else {
             format!(
-                "DRIFT against scenario `{}`: {} error{}",
+                "DRIFT against scenario `{}`{}: {} error{}",
                 self.scenario,
+                self.ip_note(),
                 self.count(Severity::Error),
                 if self.count(Severity::Error) == 1 {
                     ""
@@ -294,9 +311,12 @@ struct RenderedStatus {
 
 /// One scenario a recording was compared with.
 struct Candidate {
-    /// (errors, warnings, disagreement): the lowest wins; catalogue order breaks ties.
-    rank: (usize, usize, usize),
+    /// (errors, warnings, whether the IP check had to be flipped, disagreement): the lowest
+    /// wins; catalogue order breaks ties.
+    rank: (usize, usize, bool, usize),
     scenario: String,
+    /// Whether the match needed the IP check the other way than the scenario's.
+    flipped: Option<bool>,
     findings: Vec<Finding>,
 }
 
@@ -446,32 +466,39 @@ impl<'a> Checker<'a> {
         let strict = self.strict;
         let mut best: Option<Candidate> = None;
         for name in &candidates {
-            let shape = self.shape(name)?;
-            let agreement = agreement(&recording.document, &shape.sample);
-            let mock = shape.shape(recording.kind);
-            let mut findings: Vec<Finding> = compare(&recorded.root, &mock.root)
-                .into_iter()
-                .map(|f| f.under(prefix))
-                .collect();
-            // Errors first, each group in the recording's key order.
-            findings.sort_by_key(Finding::severity);
-            let errors = findings
-                .iter()
-                .filter(|f| strict || f.severity() == Severity::Error)
-                .count();
-            let warnings = findings.len() - errors;
-            let rank = (errors, warnings, usize::MAX - agreement);
-            if best.as_ref().is_none_or(|b| rank < b.rank) {
-                best = Some(Candidate {
-                    rank,
-                    scenario: name.clone(),
-                    findings,
-                });
+            let ip_check = self.catalogue.find(name).map(|s| s.ip_check);
+            let base = self.shape(name)?;
+            let variants = std::iter::once((base, None))
+                .chain(base.flipped.as_deref().map(|f| (f, ip_check.map(|on| !on))));
+            for (shape, flipped) in variants {
+                let agreement = agreement(&recording.document, &shape.sample);
+                let mock = shape.shape(recording.kind);
+                let mut findings: Vec<Finding> = compare(&recorded.root, &mock.root)
+                    .into_iter()
+                    .map(|f| f.under(prefix))
+                    .collect();
+                // Errors first, each group in the recording's key order.
+                findings.sort_by_key(Finding::severity);
+                let errors = findings
+                    .iter()
+                    .filter(|f| strict || f.severity() == Severity::Error)
+                    .count();
+                let warnings = findings.len() - errors;
+                let rank = (errors, warnings, flipped.is_some(), usize::MAX - agreement);
+                if best.as_ref().is_none_or(|b| rank < b.rank) {
+                    best = Some(Candidate {
+                        rank,
+                        scenario: name.clone(),
+                        flipped,
+                        findings,
+                    });
+                }
             }
         }
         let Candidate {
             rank: (errors, ..),
             scenario: chosen,
+            flipped,
             findings,
         } = best.ok_or_else(|| InputError::NoScenario {
             file: recording.file.clone(),
@@ -484,6 +511,7 @@ impl<'a> Checker<'a> {
             status: format!("{}/{}", status.unwrap_or("?"), step.unwrap_or("?")),
             candidates,
             scenario: chosen,
+            ip_check: flipped,
             findings,
             compatible: errors == 0,
             strict,

@@ -13,8 +13,9 @@
 use serde_json::{json, Map, Value};
 
 use super::schema::{MapPaths, Schema};
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, Choice};
 use crate::render::facts::UserInfo;
+use crate::render::family;
 use crate::render::RenderError;
 use crate::scenario::Scenario;
 
@@ -55,17 +56,38 @@ pub fn callback_body(document: &Value) -> Value {
 
 /// Render `scenario` for the `index`-th contract journey (`contract-00`, `contract-01`...):
 /// stateless for even indexes, as a journey created with a callback and a full pre-fill for odd
-/// ones.
+/// ones; each document family in turn, since the family is not the scenario's alone to
+/// decide (a scenario that names a family keeps it for the first half of the journeys, as a
+/// journey that names none would have it). The flow's IP check is the scenario's.
 pub fn render(
     catalogue: &Catalogue,
     scenario: &Scenario,
     index: usize,
 ) -> Result<Value, RenderError> {
+    render_with(catalogue, scenario, index, None)
+}
+
+/// [`render`], with the IP check set by the journey (`X-Mock-Ip-Check`) where `ip_check` is
+/// given.
+pub fn render_with(
+    catalogue: &Catalogue,
+    scenario: &Scenario,
+    index: usize,
+    ip_check: Option<bool>,
+) -> Result<Value, RenderError> {
     let id = format!("contract-{index:02}");
+    let families = family::bundled().list();
+    let choice = Choice {
+        document: (scenario.document.is_none() || index >= RENDERS / 2)
+            .then(|| families.get(index / 2 % families.len().max(1)))
+            .flatten()
+            .map(|f| f.name.as_str()),
+        ip_check,
+    };
     if index.is_multiple_of(2) {
-        return catalogue.render_stateless(scenario, &id);
+        return catalogue.render_stateless_with(scenario, &id, choice);
     }
-    let (mut journey, person) = catalogue.stateless_journey(&id);
+    let (mut journey, person) = catalogue.scenario_journey(scenario, &id, choice);
     let config = std::sync::Arc::make_mut(&mut journey.processing_config);
     config.insert(
         "callbackUrl".into(),
@@ -103,6 +125,8 @@ pub fn render(
         _ => Map::new(),
     });
     journey.callback_sent = true;
+    // The document settled again, for this pre-fill.
+    let person = catalogue.created_person(scenario, scenario, &mut journey, choice);
     catalogue.renderer().render(scenario, &journey, &person)
 }
 
@@ -128,6 +152,9 @@ pub struct MockShape {
     pub callback: Schema,
     /// One render (a stateless journey), for telling apart scenarios of the same shape.
     pub sample: Value,
+    /// The same scenario with the flow's IP check the other way (a journey's own setting,
+    /// `X-Mock-Ip-Check`): a recording may show either.
+    pub flipped: Option<Box<MockShape>>,
 }
 
 impl MockShape {
@@ -137,7 +164,27 @@ impl MockShape {
         count: usize,
         maps: &MapPaths,
     ) -> Result<MockShape, RenderError> {
-        let documents = documents(catalogue, scenario, count)?;
+        let mut shape = Self::build_with(catalogue, scenario, count, maps, None)?;
+        shape.flipped = Some(Box::new(Self::build_with(
+            catalogue,
+            scenario,
+            count,
+            maps,
+            Some(!scenario.ip_check),
+        )?));
+        Ok(shape)
+    }
+
+    fn build_with(
+        catalogue: &Catalogue,
+        scenario: &Scenario,
+        count: usize,
+        maps: &MapPaths,
+        ip_check: Option<bool>,
+    ) -> Result<MockShape, RenderError> {
+        let documents = (0..count)
+            .map(|i| render_with(catalogue, scenario, i, ip_check))
+            .collect::<Result<Vec<_>, _>>()?;
         let text = |key: &str| {
             documents
                 .first()
@@ -153,6 +200,7 @@ impl MockShape {
             document: Schema::infer(&documents, maps),
             callback: Schema::infer(&callbacks, maps),
             sample: documents.first().cloned().unwrap_or(Value::Null),
+            flipped: None,
         })
     }
 
@@ -181,6 +229,13 @@ mod tests {
         countries.sort();
         countries.dedup();
         assert_eq!(countries, ["AE", "IN", "US"]);
+        let mut types: Vec<&str> = docs
+            .iter()
+            .filter_map(|d| d["capturedData"]["idType"].as_str())
+            .collect();
+        types.sort();
+        types.dedup();
+        assert_eq!(types, ["Driving License", "Passport", "Resident ID Card"]);
         assert!(docs
             .iter()
             .any(|d| d["processingConfig"].get("authKeyForCallback").is_some()));

@@ -23,6 +23,10 @@ pub struct CreateRequest {
     pub user_info: Map<String, Value>,
     /// `processingConfig` as sent.
     pub processing_config: Map<String, Value>,
+    /// `X-Mock-Document` of the call: the journey's document family (checked by the caller).
+    pub document: Option<String>,
+    /// `X-Mock-Ip-Check` of the call.
+    pub ip_check: Option<bool>,
 }
 
 /// Why a body was refused: the message names the field.
@@ -192,10 +196,23 @@ pub fn parse(body: &[u8]) -> Result<CreateRequest, Invalid> {
         user_id: text(map.remove("userId")),
         user_info: object(map.remove("userInfo")),
         processing_config: object(map.remove("processingConfig")),
+        document: None,
+        ip_check: None,
     })
 }
 
 impl CreateRequest {
+    /// The document family `userInfo.id` names (`{"idType": "Driving License", "country":
+    /// "IN"}`), if one does.
+    pub fn id_family(&self) -> Option<&'static str> {
+        let id = self.user_info.get("id")?;
+        let id_type = id.get("idType")?.as_str()?;
+        let country = id.get("country")?.as_str()?;
+        crate::render::family::bundled()
+            .for_user_id(id_type, country)
+            .map(|f| f.name.as_str())
+    }
+
     /// The scenario named by a magic `userInfo.externalReferenceId` of `scenario:<name>`.
     pub fn scenario_reference(&self) -> Option<&str> {
         self.user_info

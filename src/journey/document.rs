@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::record::{JourneyRecord, State};
 use super::service::{JourneyError, Journeys};
+use crate::catalogue::Choice;
 
 impl Journeys {
     /// The scenario that renders `record` now, by name.
@@ -27,9 +28,10 @@ impl Journeys {
     pub fn document_into(
         &self,
         record: &JourneyRecord,
+        overrides: Choice<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), JourneyError> {
-        self.render_record(record, record.callback.sent, out)
+        self.render_record(record, record.callback.sent, overrides, out)
     }
 
     /// The journey document as a value. For a callback, without `callbackSent`, as the
@@ -40,7 +42,12 @@ impl Journeys {
         for_callback: bool,
     ) -> Result<Value, JourneyError> {
         let mut bytes = Vec::new();
-        self.render_record(record, record.callback.sent && !for_callback, &mut bytes)?;
+        self.render_record(
+            record,
+            record.callback.sent && !for_callback,
+            Choice::default(),
+            &mut bytes,
+        )?;
         let mut document: Value =
             serde_json::from_slice(&bytes).map_err(|e| JourneyError::Internal(e.to_string()))?;
         if for_callback {
@@ -51,17 +58,33 @@ impl Journeys {
         Ok(document)
     }
 
+    /// A request's `X-Mock-Document` / `X-Mock-Ip-Check` win over what the journey was created
+    /// with, which wins over its scenario's choice.
     fn render_record(
         &self,
         record: &JourneyRecord,
         callback_sent: bool,
+        overrides: Choice<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), JourneyError> {
         let catalogue = self.catalogue();
-        let journey = record.to_journey(catalogue.client_id(), callback_sent);
-        let (_, person) = catalogue.stateless_journey(&record.id);
+        let mut journey = record.to_journey(catalogue.client_id(), callback_sent);
+        let choice = Choice {
+            document: overrides.document.or(record.document.as_deref()),
+            ip_check: overrides.ip_check.or(record.ip_check),
+        };
         let internal = |e: crate::render::RenderError| JourneyError::Internal(e.to_string());
+        let bound = catalogue
+            .find(
+                record
+                    .outcome
+                    .as_deref()
+                    .unwrap_or(record.scenario.as_str()),
+            )
+            .or_else(|| catalogue.find(&record.scenario));
         if let Some(scenario) = catalogue.find(self.rendering_scenario(record)) {
+            let person =
+                catalogue.created_person(scenario, bound.unwrap_or(scenario), &mut journey, choice);
             return catalogue
                 .renderer()
                 .render_into(scenario, &journey, &person, out)
@@ -74,12 +97,13 @@ impl Journeys {
         } else {
             ("IN_PROGRESS", "IN_PROGRESS", "Journey In Progress")
         };
-        let bound = catalogue.find(&record.scenario).ok_or_else(|| {
+        let bound = bound.ok_or_else(|| {
             JourneyError::Internal(format!(
                 "scenario {} is not in the catalogue",
                 record.scenario
             ))
         })?;
+        let person = catalogue.created_person(bound, bound, &mut journey, choice);
         let mut document = catalogue
             .renderer()
             .render(bound, &journey, &person)

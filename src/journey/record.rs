@@ -175,6 +175,11 @@ pub struct JourneyRecord {
     pub callback: CallbackState,
     /// Whether it completes by itself while unopened.
     pub auto_complete: AutoComplete,
+    /// The document family the journey was created with (`X-Mock-Document` or
+    /// `userInfo.id`), by name; `None` leaves it to the scenario and the id.
+    pub document: Option<String>,
+    /// `X-Mock-Ip-Check` of the create call; `None` leaves it to the scenario.
+    pub ip_check: Option<bool>,
     /// Set by the store on every write, never reused: rendered bodies are cached under it.
     pub revision: u64,
 }
@@ -227,6 +232,7 @@ impl JourneyRecord {
         ];
         strings.iter().map(|s| s.len()).sum::<usize>()
             + self.outcome.as_ref().map_or(0, String::len)
+            + self.document.as_ref().map_or(0, String::len)
             + self.callback.webhook_id.as_ref().map_or(0, String::len)
             + self
                 .callback
@@ -250,6 +256,8 @@ impl JourneyRecord {
             processing_config: Map::new(),
             user_info: Map::new(),
             scenario: scenario.name.clone(),
+            document: None,
+            ip_check: None,
             scenario_terminal: scenario.terminal,
             bound_by,
             state: State::Created,
@@ -338,6 +346,7 @@ impl JourneyRecord {
             document_completed_at: iso_from_millis((end - 20_000).max(floor)),
             selfie_completed_at: iso_from_millis((end - 5_000).max(floor)),
             callback_sent,
+            ip_check: true,
         }
     }
 
@@ -355,6 +364,8 @@ impl JourneyRecord {
             "userId": self.user_id,
             "processingConfig": self.processing_config,
             "userInfo": self.user_info,
+            "document": self.document,
+            "ipCheck": self.ip_check,
             "createdAt": self.created_at,
             "startedAt": self.started_at,
             "completedAt": self.completed_at,

@@ -226,6 +226,12 @@ impl Journeys {
                 user_id: request.user_id.clone().unwrap_or(facts.user_id),
                 processing_config: processing_config.clone(),
                 user_info: request.user_info.clone(),
+                // The header wins over userInfo.id: it is the tester's word.
+                document: request
+                    .document
+                    .clone()
+                    .or_else(|| request.id_family().map(str::to_string)),
+                ip_check: request.ip_check,
                 callback: CallbackState {
                     delay: options.callback_delay,
                     fault: options.callback_fault.clone(),

@@ -327,6 +327,8 @@ pub(crate) mod tests {
             updated_at: 0,
             callback: CallbackState::default(),
             auto_complete: Default::default(),
+            document: None,
+            ip_check: None,
             revision: 0,
         }
     }

@@ -21,10 +21,13 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
 
+use super::extract::settle;
 use super::facts::{default_processing_config, Journey, UserInfo};
-use super::person::{generate, journey_rng, Person};
+use super::family;
+use super::person::{generate, generate_with, journey_rng, Person};
 use super::Renderer;
 use crate::scenario::loader::SourceFile;
+use crate::scenario::Ocr;
 use crate::scenario::Scenario;
 
 /// Paths of each kind the grammar prints or tests (some missing for some journeys, one
@@ -38,6 +41,8 @@ const TEXT: &[&str] = &[
     "person.address.city",
     "person.other.lastName",
     "person.images.files.3",
+    "person.match.fullName",
+    "person.document.family",
     "journey.id",
     "journey.flowId",
     "journey.updatedAt",
@@ -48,6 +53,7 @@ const TEXT: &[&str] = &[
 const NUMBER: &[&str] = &[
     "person.latitude",
     "person.document.dType",
+    "person.document.dFormat",
     "journey.createdAt",
     "journey.startedAt",
     "journey.flowVersion",
@@ -57,11 +63,15 @@ const FLAG: &[&str] = &[
     "journey.callbackSent",
     "journey.prefilled.name",
     "journey.prefilled.address",
+    "journey.ipCheck",
+    "person.document.hasBack",
 ];
 const OBJECT: &[&str] = &[
     "journey.userInfo",
     "journey.processingConfig",
     "person.address",
+    "person.document.extractedFields",
+    "person.document.extractedFieldErrors",
 ];
 
 fn path() -> impl Strategy<Value = &'static str> {
@@ -265,6 +275,9 @@ fn scenario() -> Scenario {
             .as_object()
             .cloned()
             .unwrap_or_default(),
+        document: None,
+        ip_check: true,
+        ocr: Ocr::default(),
         callback_delay: None,
         callback_fault: None,
         fault: None,
@@ -310,7 +323,29 @@ fn odd_people() -> Vec<Person> {
             p.other.last_name = odd(3);
             p.email = odd(4);
             p.document.country = ODD_STATIC[i % ODD_STATIC.len()];
-            p.address.city = ODD_STATIC[(i + 1) % ODD_STATIC.len()];
+            p.address.city = ODD_STATIC[(i + 1) % ODD_STATIC.len()].into();
+            // The document read from those odd names, under every OCR outcome in turn.
+            let ocr = Ocr {
+                expired: i % 2 == 0,
+                other_holder: i % 3 == 0,
+                not_extracted: if i % 4 == 1 {
+                    vec!["dateOfBirth".into(), "address".into()]
+                } else {
+                    Vec::new()
+                },
+                unreadable: i % 7 == 3,
+                mismatch: (i % 5 == 2).then(|| "dateOfBirth".into()),
+            };
+            let prefill = json!({
+                "name": {"firstName": odd(5), "lastName": odd(6)},
+                "dateOfBirth": if i % 2 == 0 { "01/02/1990" } else { "not a date" },
+                "address": {"street": odd(7), "city": odd(8), "region": "Karnataka", "postalCode": odd(9)}
+            });
+            let user_info = match prefill {
+                Value::Object(map) => UserInfo::Supplied(map),
+                _ => UserInfo::Supplied(Map::new()),
+            };
+            settle(&mut p, &ocr, &user_info);
             if i % 4 == 0 {
                 p.latitude = f64::NAN;
             }
@@ -362,7 +397,15 @@ fn journeys(people: &[Person]) -> Vec<Journey> {
 /// People and journeys to render every template with.
 static POOL: LazyLock<Vec<(Journey, Person)>> = LazyLock::new(|| {
     let mut people = odd_people();
-    people.extend((0..44).map(|i| generate(&mut journey_rng(7, &format!("pool-{i}")))));
+    // Every family, settled as the catalogue settles them.
+    let families = family::bundled().list();
+    people.extend((0..44).map(|i| {
+        let mut rng = journey_rng(7, &format!("pool-{i}"));
+        let mut p = generate_with(&mut rng, families.get(i % families.len()));
+        let journey = Journey::stateless("p", "c", &mut rng, &p);
+        settle(&mut p, &Ocr::default(), &journey.user_info);
+        p
+    }));
     let journeys = journeys(&people);
     journeys.into_iter().zip(people).collect()
 });

@@ -43,6 +43,9 @@ pub struct Journey {
     pub document_completed_at: String,
     pub selfie_completed_at: String,
     pub callback_sent: bool,
+    /// Whether the flow's IP check is on for this journey (`ipAddresses` holds the IP's record,
+    /// else only the provider's message): the scenario's setting unless the journey has its own.
+    pub ip_check: bool,
 }
 
 /// A journey's `userInfo`: what the app sent to create-journey-url, or, for a journey read by
@@ -231,6 +234,7 @@ impl Journey {
             document_completed_at: iso_from_millis(document_done),
             selfie_completed_at: iso_from_millis(selfie_done),
             callback_sent: false,
+            ip_check: true,
         }
     }
 }

@@ -17,7 +17,9 @@
 mod agreement;
 mod analysis;
 mod collect;
+pub mod extract;
 pub mod facts;
+pub mod family;
 pub mod person;
 mod print;
 pub mod shadow;

@@ -1,4 +1,4 @@
-//! The catalogue compiled into the binary from `scenarios/` and `templates/` (see `build.rs`):
+//! The catalogue compiled into the binary from `scenarios/`, `families/` and `templates/` (see `build.rs`):
 //! `(path relative to its directory, contents)`, sorted by path.
 
 include!(concat!(env!("OUT_DIR"), "/bundled.rs"));

@@ -273,6 +273,12 @@ struct ScenarioFile {
     message: String,
     #[serde(default = "default_terminal")]
     terminal: bool,
+    /// The document family this scenario's journeys carry unless the journey names one.
+    #[serde(default)]
+    document: Option<String>,
+    /// Whether the flow's IP check is on, unless the journey says otherwise.
+    #[serde(default = "default_terminal")]
+    ip_check: bool,
     #[serde(default)]
     variables: toml::Table,
     #[serde(default)]
@@ -437,7 +443,21 @@ pub fn parse_scenario(file: &SourceFile, errors: &mut Vec<LoadError>) -> Option<
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
+    let ocr = match super::Ocr::from_variables(&variables) {
+        Ok(ocr) => ocr,
+        Err((var, why)) => {
+            errors.push(
+                LoadError::new(&file.origin, why)
+                    .at_line(line_of_key(&file.text, &var))
+                    .field(format!("variables.{var}")),
+            );
+            return None;
+        }
+    };
     Some(Scenario {
+        document: raw.document,
+        ip_check: raw.ip_check,
+        ocr,
         name: file.name.clone(),
         description: raw.description,
         template: raw.template,

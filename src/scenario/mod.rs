@@ -32,6 +32,17 @@ pub struct Scenario {
     pub terminal: bool,
     /// Values for the template, under `vars` in its context.
     pub variables: Map<String, Value>,
+    /// `document = "<family>"`: the document family of this scenario's journeys, unless the
+    /// journey names one (`userInfo.id`, `X-Mock-Document`). Checked against the families
+    /// when the catalogue loads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    /// `ip_check = false`: the flow's IP check is off (`ipAddresses` holds only the provider's
+    /// message), unless the journey says otherwise (`X-Mock-Ip-Check`).
+    pub ip_check: bool,
+    /// What OCR made of the document, read from the variables that say it.
+    #[serde(skip)]
+    pub ocr: Ocr,
     /// Callback settings: `[callback] delay = "2s"`.
     #[serde(skip_serializing_if = "Option::is_none", with = "duration_opt")]
     pub callback_delay: Option<Duration>,
@@ -44,6 +55,79 @@ pub struct Scenario {
     /// Where the scenario came from, for messages.
     #[serde(skip)]
     pub source: String,
+}
+
+/// What OCR made of a scenario's document, from its `[variables]`: `documentExpired`,
+/// `documentHolder = "other"`, `notExtracted = ["dateOfBirth", ...]` (and the older
+/// `dateOfIssueExtracted = false`), `ocrUnreadable`, `ocrMismatch = "<role>"`. The roles are
+/// checked against the document model when the catalogue loads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ocr {
+    /// The extracted dates are an expired document's.
+    pub expired: bool,
+    /// The document names `person.other`, not the person the pre-fill names.
+    pub other_holder: bool,
+    /// Roles OCR did not read: their fields are absent, each has a `NOT_EXTRACTED` item.
+    pub not_extracted: Vec<String>,
+    /// OCR read nothing but the side: `extractedFields` holds only the family's literals.
+    pub unreadable: bool,
+    /// A role on which OCR and the MRZ or barcode disagree.
+    pub mismatch: Option<String>,
+}
+
+impl Ocr {
+    /// Read from a scenario's variables; a variable of the wrong type is `(name, why)`.
+    pub fn from_variables(vars: &Map<String, Value>) -> Result<Ocr, (String, String)> {
+        let flag = |name: &str| -> Result<bool, (String, String)> {
+            match vars.get(name) {
+                None => Ok(false),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(_) => Err((name.into(), "must be true or false".into())),
+            }
+        };
+        let mut not_extracted = match vars.get("notExtracted") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    (
+                        "notExtracted".to_string(),
+                        "must be a list of role names".to_string(),
+                    )
+                })?,
+            Some(_) => return Err(("notExtracted".into(), "must be a list of role names".into())),
+        };
+        if vars.get("dateOfIssueExtracted") == Some(&Value::Bool(false))
+            && !not_extracted.iter().any(|r| r == "dateOfIssue")
+        {
+            not_extracted.push("dateOfIssue".into());
+        }
+        let holder = match vars.get("documentHolder") {
+            None => false,
+            Some(Value::String(s)) if s == "other" => true,
+            Some(Value::String(s)) if s == "self" => false,
+            Some(_) => {
+                return Err((
+                    "documentHolder".into(),
+                    "must be \"self\" or \"other\"".into(),
+                ))
+            }
+        };
+        let mismatch = match vars.get("ocrMismatch") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(("ocrMismatch".into(), "must be a role name".into())),
+        };
+        Ok(Ocr {
+            expired: flag("documentExpired")?,
+            other_holder: holder,
+            not_extracted,
+            unreadable: flag("ocrUnreadable")?,
+            mismatch,
+        })
+    }
 }
 
 impl Scenario {
@@ -140,6 +224,9 @@ mod tests {
             message: String::new(),
             terminal: true,
             variables: Map::new(),
+            document: None,
+            ip_check: true,
+            ocr: Ocr::default(),
             callback_delay: None,
             callback_fault: None,
             fault: None,

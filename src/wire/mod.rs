@@ -37,6 +37,11 @@ pub const AUTO_COMPLETE_HEADER: HeaderName = HeaderName::from_static("x-mock-aut
 pub const FAULT_HEADER: HeaderName = HeaderName::from_static("x-mock-fault");
 /// The header of a create call that sets that journey's callback fault.
 pub const CALLBACK_FAULT_HEADER: HeaderName = HeaderName::from_static("x-mock-callback-fault");
+/// The header that chooses the document family (on create: the journey's; on get-journey:
+/// that answer's).
+pub const DOCUMENT_HEADER: HeaderName = HeaderName::from_static("x-mock-document");
+/// The header that turns the flow's IP check on or off, as [`DOCUMENT_HEADER`] does.
+pub const IP_CHECK_HEADER: HeaderName = HeaderName::from_static("x-mock-ip-check");
 
 /// The provider route a request went to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
