@@ -93,6 +93,8 @@ mod router;
 pub mod scenario;
 #[doc(hidden)]
 pub mod server;
+#[doc(hidden)]
+pub mod shared;
 mod text;
 mod time;
 #[doc(hidden)]

@@ -166,6 +166,9 @@ pub enum MockError {
     /// rule that does not parse...); the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// The shared store (`--store redis://…`) is out of reach; the message names it.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A created journey, as the mock keeps it.
@@ -422,6 +425,7 @@ impl MockServerBuilder {
         let catalogue = Catalogue::load(&config.source, config.seed)
             .map_err(|errors| StartError::Catalogue(errors.to_string()))?;
         crate::app::check_catalogue(&config, &catalogue).map_err(StartError::Setting)?;
+        crate::shared::check(&config.store).map_err(StartError::Setting)?;
         Ok((config, catalogue))
     }
 
@@ -434,9 +438,9 @@ impl MockServerBuilder {
         if config.public_url.is_none() {
             config.public_url = Some(IN_PROCESS_URL.to_string());
         }
-        Ok(MockApp {
-            app: Arc::new(App::new(config, catalogue)),
-        })
+        let app = Arc::new(App::new(config, catalogue));
+        app.start_replica_sync();
+        Ok(MockApp { app })
     }
 
     /// Start the server on `127.0.0.1` and a free port, on a thread of its own; returns once
@@ -658,13 +662,19 @@ impl MockApp {
     pub async fn add_fault(&self, rule: FaultRule) -> Result<u64, MockError> {
         let spec =
             crate::fault::rules::parse_rule_fields(&rule.fields).map_err(MockError::Invalid)?;
-        let view = self.app.faults().add(spec);
+        let body = serde_json::to_vec(&rule.fields).unwrap_or_default();
+        let view = self
+            .app
+            .add_fault(spec, &body)
+            .map_err(|e| MockError::Unavailable(e.to_string()))?;
         Ok(view["id"].as_u64().unwrap_or_default())
     }
 
     /// Remove every fault rule.
     pub async fn clear_faults(&self) {
-        self.app.faults().clear();
+        if let Err(e) = self.app.clear_faults() {
+            tracing::error!(error = %e, "fault rules cleared on this replica only");
+        }
     }
 
     /// Forget every created journey, callback, cached body, recorded request and fault rule.
@@ -700,6 +710,7 @@ impl From<JourneyError> for MockError {
         match error {
             JourneyError::NotFound(id) => MockError::JourneyNotFound(id),
             JourneyError::Ended { id, state } => MockError::JourneyEnded { id, state },
+            JourneyError::Unavailable(message) => MockError::Unavailable(message),
             other => MockError::Invalid(other.to_string()),
         }
     }

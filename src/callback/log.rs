@@ -52,6 +52,9 @@ pub struct Attempt {
     /// Whether this was the delivery's last attempt (delivered, or attempts exhausted).
     #[serde(rename = "final")]
     pub final_attempt: bool,
+    /// The replica that made it, when replicas share a store (`--store redis://…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 /// A callback that was not delivered and will not be retried by this process.
@@ -228,6 +231,7 @@ mod tests {
             error: Some("non_2xx"),
             detail: Some(detail.into()),
             final_attempt: false,
+            replica: None,
         }
     }
 

@@ -55,6 +55,9 @@ pub enum JourneyError {
     TooLarge(String),
     #[error("the callback was not queued: {0}")]
     Queue(#[from] EnqueueError),
+    /// The shared store cannot be reached: the message says which and that it recovers.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -77,7 +80,14 @@ impl From<JourneyError> for crate::wire::ApiError {
                 e.headers.push(("retry-after", "1".to_string()));
                 e
             }
-            E::Queue(EnqueueError::Closed) => ApiError::unavailable(error.to_string()),
+            E::Queue(EnqueueError::Closed) | E::Queue(EnqueueError::Store) => {
+                ApiError::unavailable(error.to_string())
+            }
+            E::Unavailable(message) => {
+                let mut e = ApiError::unavailable(message.clone());
+                e.headers.push(("retry-after", "1".to_string()));
+                e
+            }
             E::TooLarge(message) => ApiError::new(
                 hyper::StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
@@ -175,6 +185,20 @@ impl Journeys {
         self.len() == 0
     }
 
+    /// Why the store cannot answer now (a shared store out of reach), if it cannot.
+    pub fn unavailable(&self) -> Option<String> {
+        self.store.unavailable()
+    }
+
+    /// The error for a journey the store did not return: not created here, or (the store
+    /// being out of reach) not known.
+    fn missing(&self, id: &str) -> JourneyError {
+        match self.store.unavailable() {
+            Some(message) => JourneyError::Unavailable(message),
+            None => JourneyError::NotFound(id.to_string()),
+        }
+    }
+
     /// `<public url>/journey/<id>`.
     pub fn journey_url(&self, id: &str) -> String {
         format!("{}/journey/{id}", self.settings.public_url)
@@ -183,11 +207,15 @@ impl Journeys {
     /// A fresh id: drawn from the seed and a counter (so a run with one seed creates the same
     /// ids in the same order), skipping any id already in use.
     fn fresh_id(&self) -> String {
+        let mut tries = 0;
         loop {
             let n = self.next_id.fetch_add(1, Ordering::Relaxed);
             let mut rng = person::journey_rng(self.catalogue().seed(), &format!("\u{0}create-{n}"));
             let id = journey_id(&mut rng);
-            if !self.store.contains(&id) {
+            // Bounded: a shared store out of reach says every id is taken, and the insert
+            // then tells the caller why.
+            tries += 1;
+            if tries > 64 || !self.store.contains(&id) {
                 return id;
             }
         }
@@ -243,6 +271,9 @@ impl Journeys {
                         StoreError::Exists(_) if attempt < 8 => attempt += 1,
                         e @ StoreError::TooLarge { .. } => {
                             return Err(JourneyError::TooLarge(e.to_string()))
+                        }
+                        StoreError::Unavailable(message) => {
+                            return Err(JourneyError::Unavailable(message))
                         }
                         e => return Err(JourneyError::Internal(e.to_string())),
                     }
@@ -326,9 +357,7 @@ impl Journeys {
         scenario: Option<&Scenario>,
         ending: Ending,
     ) -> Result<JourneyRecord, JourneyError> {
-        let current = self
-            .get(id)
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        let current = self.get(id).ok_or_else(|| self.missing(id))?;
         let catalogue = self.catalogue();
         let chosen = match scenario {
             Some(s) => s,
@@ -388,6 +417,9 @@ impl Journeys {
                 Err(e @ StoreError::TooLarge { .. }) => {
                     return Err(JourneyError::TooLarge(e.to_string()))
                 }
+                Err(StoreError::Unavailable(message)) => {
+                    return Err(JourneyError::Unavailable(message))
+                }
             }
         }
         let record = self.update_running(id, |r| {
@@ -421,7 +453,7 @@ impl Journeys {
                 }
                 change(r)
             })
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+            .ok_or_else(|| self.missing(id))?;
         match ended {
             Some(error) => Err(error),
             None => Ok(record),
@@ -434,8 +466,7 @@ impl Journeys {
         id: &str,
         fault: Option<CallbackFault>,
     ) -> Result<JourneyRecord, JourneyError> {
-        self.get(id)
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        self.get(id).ok_or_else(|| self.missing(id))?;
         self.update_running(id, |r| {
             r.callback.fault = fault.clone();
             true
@@ -444,9 +475,7 @@ impl Journeys {
 
     /// Queue a new delivery of an ended journey's callback, with the same body and webhook id.
     pub fn redeliver(&self, id: &str) -> Result<u64, JourneyError> {
-        let record = self
-            .get(id)
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        let record = self.get(id).ok_or_else(|| self.missing(id))?;
         if !record.state.is_terminal() {
             return Err(JourneyError::NotEnded(id.to_string()));
         }
