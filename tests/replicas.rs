@@ -333,7 +333,7 @@ fn otk_mock() -> Command {
 fn binary_replica(redis: &RedisServer) -> (Process, String) {
     let mut child = otk_mock()
         .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
-        .args(["--store", &redis.url(), "--auto-complete-after", "never"])
+        .args(["--store", &redis.url(), "--auto-complete-after", "2s"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -363,7 +363,7 @@ fn binary_replica(redis: &RedisServer) -> (Process, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn callbacks_pending_on_a_killed_replica_are_delivered_by_another() {
+async fn callbacks_and_deadlines_pending_on_a_killed_replica_are_delivered_by_another() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
@@ -397,11 +397,34 @@ async fn callbacks_pending_on_a_killed_replica_are_delivered_by_another() {
         assert_eq!(done.status, StatusCode::OK, "{}", done.text());
         ids.push(id);
     }
+    // Two more left to complete on their own (--auto-complete-after 2s): their timers die
+    // with the replica, and the deadline it shared is applied by the survivor.
+    for _ in 0..2 {
+        let reply = send_url(
+            Method::POST,
+            &format!("{url}/api/v3/otk-service/create-journey-url"),
+            &[
+                ("authorization", common::TOKEN),
+                ("content-type", "application/json"),
+            ],
+            &with_callback(&receiver.url).to_string(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        ids.push(
+            reply.json()["result"]["journeyId"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
     // Killed with its callbacks queued and not yet due: it never delivers them.
     drop(doomed);
     assert!(receiver.received().is_empty());
 
-    let survivor = replica(&redis).await;
+    let mut config = config(&redis);
+    config.auto_complete_after = Some(Duration::from_secs(2));
+    let survivor = serve_with(config).await;
     let log = settled(&survivor, ids.len()).await;
     assert_eq!(log.len(), ids.len(), "{log:?}");
     let got = receiver.wait_for(ids.len()).await;

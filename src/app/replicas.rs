@@ -1,5 +1,7 @@
 //! What replicas keep in step through the shared store besides journeys, callbacks and the
-//! journal: the admin fault rules and resets.
+//! journal: the admin fault rules and resets; and the journeys' deadlines, which every
+//! replica's sync task applies as they come (`Journeys::sweep`), so that a journey whose
+//! replica died still auto-completes or expires, and its callback still goes out.
 //!
 //! A fault rule added, removed or cleared through any replica is written to Redis
 //! (`otk:faults`, the rule's body by id, ids from `otk:faults:next`) and a version
@@ -185,6 +187,8 @@ async fn sync_loop(me: Weak<App>) {
             version = seen.version;
             first = false;
         }
+        let sweeper = app.journeys().clone();
+        let _ = tokio::task::spawn_blocking(move || sweeper.sweep()).await;
         drop(app);
         tokio::time::sleep(SYNC).await;
     }

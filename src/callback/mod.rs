@@ -373,12 +373,23 @@ impl Dispatcher {
         &self.settings
     }
 
+    /// Whether deliveries go to a schedule that replicas share.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Take an intake slot for the callback of `journey_id`, a journey being created with a
     /// `callbackUrl`: refused when the intake or the retry set is full, or at shutdown.
     pub fn reserve(&self, journey_id: &str) -> Result<(), EnqueueError> {
         let mut queue = self.lock();
         if queue.closed {
             return Err(EnqueueError::Closed);
+        }
+        if self.shared.is_some() {
+            // A shared journey may end on any replica, which would never give this one's
+            // slot back: with a shared store the schedule in Redis holds deliveries, and
+            // the intake bound is not kept (README, "Running several replicas").
+            return Ok(());
         }
         if queue.intake() >= self.settings.queue_capacity
             || queue.retrying >= self.settings.retry_capacity

@@ -534,10 +534,28 @@ impl Journeys {
         }
     }
 
+    /// With a shared store: apply the deadlines that have come, whichever replica armed
+    /// them (one that died never will); the store hands each to one replica. Returns how
+    /// many journeys it looked at.
+    pub fn sweep(&self) -> usize {
+        let due = self.store.due(now_millis(), 256);
+        for id in &due {
+            // A read applies the deadline, and the one replica whose write wins sends the
+            // callback; a deadline that moved (the page was opened) was watched again.
+            self.get(id);
+        }
+        due.len()
+    }
+
     /// Shutdown: end now every running journey whose next deadline (auto-completion, link or
     /// session expiry) falls within `window`, so that its callback is attempted while the
     /// dispatcher drains. Returns how many ended.
     pub fn end_due_within(&self, window: Duration) -> usize {
+        if self.callbacks.is_shared() {
+            // Shared journeys outlive this replica: the others apply their deadlines (and
+            // send their callbacks) on time.
+            return 0;
+        }
         let now = now_millis();
         let horizon = now.saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
         let mut ended = 0;
@@ -643,6 +661,8 @@ impl Journeys {
         let Some((at, _)) = next_due(record, &self.settings.policy) else {
             return;
         };
+        // A shared store keeps it too: if this replica dies, another applies it (`sweep`).
+        self.store.watch(&record.id, at);
         let Some(runtime) = self
             .runtime
             .clone()

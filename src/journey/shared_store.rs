@@ -98,8 +98,16 @@ return {rev}
 /// Forget every journey (the revision counter stays).
 const CLEAR: &str = r#"
 for _, id in ipairs(redis.call('ZRANGE', 'otk:age', 0, -1)) do redis.call('DEL', 'otk:j:' .. id) end
-redis.call('DEL', 'otk:age', 'otk:run', 'otk:fin', 'otk:bytes', 'otk:seq')
+redis.call('DEL', 'otk:age', 'otk:run', 'otk:fin', 'otk:bytes', 'otk:seq', 'otk:deadlines')
 return 1
+"#;
+
+/// ARGV: now, most. Takes the journeys whose deadline has come (`otk:deadlines`, written by
+/// `watch`), so that one replica applies each even when the one whose timer it was is gone.
+const DUE: &str = r#"
+local ids = redis.call('ZRANGEBYSCORE', 'otk:deadlines', '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do redis.call('ZREM', 'otk:deadlines', id) end
+return ids
 "#;
 
 /// The journeys of every replica, in Redis.
@@ -110,6 +118,7 @@ pub struct RedisStore {
     insert: redis::Script,
     update: redis::Script,
     clear: redis::Script,
+    due: redis::Script,
 }
 
 impl RedisStore {
@@ -122,6 +131,7 @@ impl RedisStore {
             insert: redis::Script::new(&format!("{EVICT}{INSERT}")),
             update: redis::Script::new(&format!("{EVICT}{UPDATE}")),
             clear: redis::Script::new(CLEAR),
+            due: redis::Script::new(DUE),
         }
     }
 
@@ -299,6 +309,26 @@ impl JourneyStore for RedisStore {
         if let Err(e) = self.redis.call(|c| self.clear.invoke::<i64>(c)) {
             tracing::error!(error = %e, "the shared journeys were not cleared");
         }
+    }
+
+    fn watch(&self, id: &str, at: i64) {
+        let watched = self.redis.call(|c| {
+            redis::cmd("ZADD")
+                .arg(format!("{PREFIX}deadlines"))
+                .arg(at)
+                .arg(id)
+                .query::<i64>(c)
+        });
+        if let Err(e) = watched {
+            // Its own replica's timer, or the next read, still applies it.
+            tracing::debug!(journey_id = id, error = %e, "deadline not shared");
+        }
+    }
+
+    fn due(&self, now: i64, limit: usize) -> Vec<String> {
+        self.redis
+            .call(|c| self.due.arg(now).arg(limit.max(1)).invoke(c))
+            .unwrap_or_default()
     }
 
     fn unavailable(&self) -> Option<String> {

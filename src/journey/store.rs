@@ -93,6 +93,15 @@ pub trait JourneyStore: Send + Sync {
     fn unavailable(&self) -> Option<String> {
         None
     }
+    /// Note that journey `id` has a deadline at `at` (epoch ms), for [`JourneyStore::due`].
+    /// A store that only this process uses needs none: its own timers see to deadlines.
+    fn watch(&self, _id: &str, _at: i64) {}
+    /// Take (at most `limit` of) the journeys whose watched deadline is at or before `now`,
+    /// so that whoever takes them applies it, even when the process whose timer it was is
+    /// gone. Empty for a store that only this process uses.
+    fn due(&self, _now: i64, _limit: usize) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The in-memory store.
