@@ -278,6 +278,66 @@ async fn thirty_two_clients_completing_the_same_journeys_through_three_replicas_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journey_bounds_hold_for_all_replicas_and_any_replica_serves_the_page() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let mut bounded = config(&redis);
+    bounded.max_journeys = 3;
+    let a = serve_with(bounded.clone()).await;
+    let b = serve_with(bounded).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        ids.push(create_id(server, &json!({ "flowId": format!("f{i}") }), &[]).await);
+    }
+    // Three kept, the oldest evicted first, whichever replica created them; listed in pages.
+    let pages = support::walk(&a, "journeys", &["journeys"], 2).await;
+    assert_eq!(pages.len(), 2);
+    let listed: Vec<Value> = pages
+        .iter()
+        .flat_map(|page| page["journeys"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let kept: Vec<&str> = listed
+        .iter()
+        .filter_map(|j| j["journeyId"].as_str())
+        .collect();
+    assert_eq!(
+        kept,
+        ids[2..].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        admin(&b, Method::GET, "health", "").await.json()["journeys"],
+        3
+    );
+
+    // The page opened on A, submitted on B: the journey ends once, with the chosen outcome.
+    let id = &ids[4];
+    let opened = a
+        .send(Method::GET, &format!("/journey/{id}"), &[], "")
+        .await;
+    assert_eq!(opened.status, StatusCode::OK, "{}", opened.text());
+    assert_eq!(
+        admin(&b, Method::GET, &format!("journeys/{id}"), "")
+            .await
+            .json()["state"],
+        "in_progress"
+    );
+    let done = complete(&b, id).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    let shown = a
+        .send(Method::GET, &format!("/journey/{id}"), &[], "")
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.text());
+    assert_eq!(
+        admin(&a, Method::GET, &format!("journeys/{id}"), "")
+            .await
+            .json()["state"],
+        "completed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_rules_and_resets_through_one_replica_apply_on_all() {
     let Some(redis) = RedisServer::start() else {
         return;
