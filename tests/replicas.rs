@@ -507,12 +507,21 @@ async fn callbacks_and_deadlines_pending_on_a_killed_replica_are_delivered_by_an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_redis_gives_503s_and_degraded_health_then_recovers_without_losing_a_journey() {
+async fn a_lost_redis_gives_503s_and_degraded_health_then_recovers_losing_no_journey_or_callback() {
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
     let server = replica(&redis).await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
     let id = create_id(&server, &json!({ "flowId": "kept" }), &[]).await;
+    // A callback queued (due in 2 s) before Redis goes: it must survive the restart too.
+    let called = create_id(
+        &server,
+        &with_callback(&receiver.url),
+        &[("x-mock-callback-delay", "2s")],
+    )
+    .await;
+    assert_eq!(complete(&server, &called).await.status, StatusCode::OK);
     redis.stop();
 
     // Stateless ids still answer; anything that needs the store says which and why.
@@ -539,6 +548,10 @@ async fn a_lost_redis_gives_503s_and_degraded_health_then_recovers_without_losin
     let again = get_journey(&server, &id, &[]).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text());
     assert_eq!(again.result()["flow"]["flowId"], "kept");
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].json()["journeyId"], called.as_str());
+    settled(&server, 1).await;
+    assert_eq!(receiver.received().len(), 1);
 }
 
 #[test]
