@@ -203,18 +203,28 @@ impl Redis {
     /// degraded, and while it is, calls fail at once until [`RETRY_AFTER`] has passed.
     pub fn call<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        mut f: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, Unavailable> {
         let until = self.failing_until.load(Ordering::Relaxed);
         if until != 0 && now_millis() < until {
             return Err(self.unavailable("it did not answer a moment ago"));
         }
         let pooled = self.lock().pop();
+        let reused = pooled.is_some();
         let mut connection = match pooled {
             Some(c) => c,
             None => self.connect().map_err(|e| self.failed(&e))?,
         };
-        match f(&mut connection) {
+        let mut result = f(&mut connection);
+        if reused && result.as_ref().is_err_and(|e| e.is_connection_dropped()) {
+            // A pooled connection that died while idle (Redis restarted, or closed it): the
+            // server that took the call never saw it, so it goes once more on a fresh one,
+            // rather than a good Redis answering 503 for the first call after its restart.
+            self.lock().clear();
+            connection = self.connect().map_err(|e| self.failed(&e))?;
+            result = f(&mut connection);
+        }
+        match result {
             Ok(value) => {
                 if self.degraded.swap(false, Ordering::Relaxed) {
                     tracing::info!(store = %self.url, "the shared store answers again");
