@@ -119,6 +119,7 @@ pub struct MockApp {
 pub struct MockServerBuilder {
     config: Config,
     signing_secret: Option<String>,
+    store: Option<String>,
 }
 
 /// Why a mock did not start.
@@ -293,6 +294,7 @@ impl Default for MockServerBuilder {
         MockServerBuilder {
             config: Config::ephemeral(),
             signing_secret: None,
+            store: None,
         }
     }
 }
@@ -385,6 +387,27 @@ impl MockServerBuilder {
         self
     }
 
+    /// Share journeys, callbacks, the journal and fault rules with other mocks through Redis
+    /// (`redis://HOST:PORT[/DB]`), as `otk-mock serve --store` does; `memory` (the default)
+    /// keeps them in this mock. Checked when the mock starts: a bad URL or a Redis that does
+    /// not answer is a [`StartError::Setting`] naming it.
+    ///
+    /// ```no_run
+    /// # async fn two() -> Result<(), otk_mock::StartError> {
+    /// use otk_mock::MockServer;
+    ///
+    /// let a = MockServer::builder().store("redis://127.0.0.1:6379/0").start().await?;
+    /// let b = MockServer::builder().store("redis://127.0.0.1:6379/0").start().await?;
+    /// // A journey created through a.uri() is known, completed and called back through b.uri().
+    /// # let _ = (a, b);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn store(mut self, store: &str) -> Self {
+        self.store = Some(store.to_string());
+        self
+    }
+
     /// The base of `journeyUrl` that users' browsers reach (default: the server's own URI).
     pub fn public_url(mut self, url: &str) -> Self {
         self.config.public_url = Some(url.trim_end_matches('/').to_string());
@@ -421,6 +444,11 @@ impl MockServerBuilder {
             let key = SigningKey::parse(secret)
                 .map_err(|e| StartError::Setting(format!("callback signing secret: {e}")))?;
             config.callbacks.signing_key = Some(key);
+        }
+        if let Some(store) = &self.store {
+            config.store = store
+                .parse()
+                .map_err(|e: String| StartError::Setting(format!("store: {e}")))?;
         }
         let catalogue = Catalogue::load(&config.source, config.seed)
             .map_err(|errors| StartError::Catalogue(errors.to_string()))?;
@@ -740,6 +768,14 @@ mod tests {
             .in_process()
             .unwrap_err();
         assert!(matches!(e, StartError::Setting(_)), "{e}");
+        let e = MockServer::builder()
+            .store("redis:/nowhere")
+            .in_process()
+            .unwrap_err();
+        assert!(
+            matches!(e, StartError::Setting(ref m) if m.contains("redis:/nowhere")),
+            "{e}"
+        );
     }
 
     #[tokio::test]

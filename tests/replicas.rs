@@ -342,7 +342,14 @@ async fn fault_rules_and_resets_through_one_replica_apply_on_all() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let (a, b) = (replica(&redis).await, replica(&redis).await);
+    let a = replica(&redis).await;
+    // The library's builder says it as the command line does.
+    let b = otk_mock::MockServer::builder()
+        .store(&redis.url())
+        .start()
+        .await
+        .expect("a replica through the builder");
+    let b = Mock::Socket(b);
     let rule = json!({ "inject": "status:503", "journeyId": "success-faulted" }).to_string();
     let added = admin(&a, Method::POST, "faults", &rule).await;
     assert_eq!(added.status, StatusCode::CREATED, "{}", added.text());
