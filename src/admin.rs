@@ -330,6 +330,15 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
         headers,
     } = call;
     let journeys = app.journeys();
+    // Everything but health and metrics reads or writes what replicas share: while the
+    // shared store is out of reach, say so rather than answer for this replica alone.
+    if !matches!(route, Route::Health | Route::Metrics) {
+        if let Some(why) = journeys.unavailable() {
+            let mut error = ApiError::unavailable(why);
+            error.headers.push(("retry-after", "1".to_string()));
+            return Err(error);
+        }
+    }
     match route {
         Route::Journeys => {
             let paging = Paging::read(&query, 1)?;
@@ -376,7 +385,12 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
                 .find(|(k, _)| k == "journeyId")
                 .map(|(_, v)| v.as_str());
             let callbacks = app.callbacks();
-            let (attempts, lost) = callbacks.logs();
+            // With a shared store, every replica's attempts, read now.
+            let shared = callbacks.shared_logs();
+            let (attempts, lost) = match &shared {
+                Some((attempts, lost)) => (attempts, lost),
+                None => callbacks.logs(),
+            };
             let (attempts, attempts_at, more_attempts) =
                 attempts.page(paging.after[0], paging.limit, journey_id);
             let (lost, lost_at, more_lost) = lost.page(paging.after[1], paging.limit, journey_id);
@@ -418,7 +432,7 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
                 "next": page.next.map_or(Value::Null, |at| next_cursor(&[(at, true)])),
             })))
         }
-        Route::Requests => Ok(ok(json!({ "deleted": app.journal().clear() }))),
+        Route::Requests => Ok(ok(json!({ "deleted": app.clear_journal() }))),
         Route::RequestCount => {
             let filter = Filter::from_json(body).map_err(ApiError::bad_request)?;
             Ok(ok(json!({ "count": app.request_count(&filter) })))
@@ -426,11 +440,13 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
         Route::Faults if method == Method::GET => Ok(ok(json!({ "faults": app.faults().list() }))),
         Route::Faults if method == Method::POST => {
             let spec = parse_rule(body).map_err(ApiError::bad_request)?;
-            let view = app.faults().add(spec);
+            let view = app.add_fault(spec, body).map_err(store_error)?;
             tracing::info!(rule = %view, "fault rule added");
             Ok(json_value_response(StatusCode::CREATED, &view))
         }
-        Route::Faults => Ok(ok(json!({ "deleted": app.faults().clear() }))),
+        Route::Faults => Ok(ok(
+            json!({ "deleted": app.clear_faults().map_err(store_error)? }),
+        )),
         Route::Fault(n) if method == Method::GET => app
             .faults()
             .list()
@@ -438,7 +454,11 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
             .find(|r| r["id"] == n)
             .map(ok)
             .ok_or_else(|| no_rule(n)),
-        Route::Fault(n) => app.faults().remove(n).map(ok).ok_or_else(|| no_rule(n)),
+        Route::Fault(n) => app
+            .remove_fault(n)
+            .map_err(store_error)?
+            .map(ok)
+            .ok_or_else(|| no_rule(n)),
         Route::Health => Ok(ok(health(app))),
         Route::Metrics => {
             let mut response = Response::new(full(app.metrics_text()));
@@ -484,6 +504,13 @@ pub fn handle(app: &App, call: Call, body: &[u8]) -> Result<Response<Body>, ApiE
     }
 }
 
+/// A shared store that did not take an admin change: 503, naming it.
+fn store_error(e: crate::shared::Unavailable) -> ApiError {
+    let mut error = ApiError::unavailable(e.to_string());
+    error.headers.push(("retry-after", "1".to_string()));
+    error
+}
+
 fn no_rule(id: u64) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -492,8 +519,10 @@ fn no_rule(id: u64) -> ApiError {
     )
 }
 
-/// `GET /__admin/health`: the server answers only once a catalogue is loaded, so it is always
-/// `ok`; a failed reload is reported beside the catalogue still being served.
+/// `GET /__admin/health`: the server answers only once a catalogue is loaded, so it is `ok`,
+/// or `degraded` while a shared store is out of reach (still a 200: the replica serves
+/// stateless journeys, and restarting it would not bring Redis back); a failed reload is
+/// reported beside the catalogue still being served.
 pub fn health(app: &App) -> Value {
     let loaded = app.live().load();
     let config = app.config();
@@ -501,8 +530,23 @@ pub fn health(app: &App) -> Value {
         Some(d) => d.display().to_string(),
         None => "bundled".to_string(),
     };
+    // A degraded store is tried again here, so health sees it come back.
+    let store = match app.redis() {
+        None => json!({"kind": "memory"}),
+        Some(redis) => {
+            let reachable = !redis.is_degraded() || redis.check().is_ok();
+            json!({
+                "kind": "redis",
+                "url": redis.url().as_str(),
+                "replica": redis.replica(),
+                "reachable": reachable,
+            })
+        }
+    };
+    let degraded = store["reachable"] == json!(false);
     json!({
-        "status": "ok",
+        "status": if degraded { "degraded" } else { "ok" },
+        "store": store,
         "catalogue": {
             "scenarios": loaded.catalogue.scenarios().len(),
             "generation": loaded.generation,

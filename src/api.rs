@@ -292,6 +292,16 @@ fn get_journey(
             document.choice(),
         )?));
     }
+    // A shared store out of reach cannot say whether the id was created: only an id that
+    // names its scenario is answered (as stateless, which it is unless bound by the admin
+    // API); any other waits for the store.
+    if let Some(why) = app.journeys().unavailable() {
+        if loaded.catalogue.by_prefix(id).is_none() {
+            let mut error = ApiError::unavailable(why);
+            error.headers.push(("retry-after", "1".to_string()));
+            return Err(error);
+        }
+    }
     let (scenario, selection) = app.select(&loaded.catalogue, id, header)?;
     record_scenario(scenario.name.as_str());
     tracing::debug!(selection = selection.as_str(), "scenario selected");

@@ -100,6 +100,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// How many created journeys are kept; past it the oldest finished one is evicted first.
     pub max_journeys: usize,
+    /// `--store`: this process's memory, or a Redis that replicas share.
+    pub store: crate::shared::StoreSpec,
     /// A journey whose link is never opened completes on its own this long after creation;
     /// `None` never.
     pub auto_complete_after: Option<Duration>,
@@ -150,6 +152,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             public_url: None,
             max_journeys: 10_000,
+            store: crate::shared::StoreSpec::Memory,
             auto_complete_after: Some(Duration::from_secs(5)),
             in_progress_scenario: "in_progress".to_string(),
             expired_scenario: "link_expired".to_string(),

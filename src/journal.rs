@@ -316,6 +316,167 @@ impl Journal {
     }
 }
 
+/// The journal of every replica (`--store redis://…`): a Redis stream capped at
+/// `--journal-entries` (approximately: Redis trims whole nodes), written before each answer
+/// goes out as the memory journal is, so a count asked of any replica after a client's
+/// request has returned includes it.
+///
+/// A stream rather than per-replica rings merged on read: a replica cannot reach the others'
+/// memory (nor know they exist), a stream keeps one order across replicas, and one capped
+/// key is all a reset deletes. A read takes the stream into a [`Journal`] of its own, whose
+/// filters and pages answer as the memory one does; its ids are positions in what the
+/// stream holds at that moment.
+pub struct SharedJournal {
+    redis: Arc<crate::shared::Redis>,
+    capacity: usize,
+}
+
+/// The stream's key.
+const STREAM: &str = "otk:journal";
+
+/// An entry as the stream keeps it: the scenario by name (keys are per process).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Streamed {
+    t: i64,
+    m: String,
+    r: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    j: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    st: Option<u16>,
+    l: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    f: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fs: Option<String>,
+    #[serde(default)]
+    tr: bool,
+}
+
+const SELECTIONS: &[&str] = &[
+    "binding",
+    "prefix",
+    "header",
+    "default",
+    "external_reference_id",
+];
+const FAULT_SOURCES: &[&str] = &["header", "journey_rule", "rule", "scenario"];
+
+fn known(text: Option<String>, words: &[&'static str]) -> Option<&'static str> {
+    let text = text?;
+    words.iter().find(|w| **w == text).copied()
+}
+
+impl SharedJournal {
+    pub fn new(redis: Arc<crate::shared::Redis>, capacity: usize) -> SharedJournal {
+        SharedJournal { redis, capacity }
+    }
+
+    /// Add one entry; `names` are the scenario names by key. A Redis out of reach loses the
+    /// entry from the shared journal (this replica's own keeps it): a request never waits
+    /// for it.
+    pub fn push(&self, entry: &Entry, names: &[Arc<str>]) {
+        if self.capacity == 0 {
+            return;
+        }
+        let streamed = Streamed {
+            t: entry.time_ms,
+            m: entry.method.as_str().to_string(),
+            r: entry.route.as_str().to_string(),
+            p: entry.other_path.as_deref().map(str::to_string),
+            j: entry.journey_id.as_ref().map(|j| j.as_str().to_string()),
+            s: scenario_name(entry.scenario, names).map(str::to_string),
+            sel: entry.selection.map(str::to_string),
+            st: entry.status,
+            l: entry.latency_us,
+            f: entry.fault.as_deref().map(str::to_string),
+            fs: entry.fault_source.map(str::to_string),
+            tr: entry.truncated,
+        };
+        let text = serde_json::to_string(&streamed).unwrap_or_default();
+        let written = self.redis.call(|c| {
+            redis::cmd("XADD")
+                .arg(STREAM)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.capacity)
+                .arg("*")
+                .arg("e")
+                .arg(&text)
+                .query::<String>(c)
+        });
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "a request is missing from the shared journal");
+        }
+    }
+
+    /// Every replica's entries, as a journal of their own to query (at most `capacity`
+    /// newest, `bytes` as `--journal-bytes`).
+    pub fn read(
+        &self,
+        bytes: u64,
+        names: &[Arc<str>],
+    ) -> Result<Journal, crate::shared::Unavailable> {
+        type Item = (String, Vec<(String, String)>);
+        let items: Vec<Item> = self.redis.call(|c| {
+            redis::cmd("XREVRANGE")
+                .arg(STREAM)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(self.capacity.max(1))
+                .query(c)
+        })?;
+        let journal = Journal::new(self.capacity.max(1), bytes);
+        for (_, fields) in items.into_iter().rev() {
+            let Some((_, text)) = fields.into_iter().find(|(k, _)| k == "e") else {
+                continue;
+            };
+            let Ok(s) = serde_json::from_str::<Streamed>(&text) else {
+                continue;
+            };
+            let route = match s.r.as_str() {
+                "other" => RouteKind::Other,
+                r => RouteKind::parse_provider(r).unwrap_or(RouteKind::Other),
+            };
+            let scenario =
+                s.s.and_then(|name| names.iter().position(|n| **n == *name))
+                    .and_then(|i| u32::try_from(i).ok());
+            journal.push(Entry {
+                time_ms: s.t,
+                method: Method::from_bytes(s.m.as_bytes()).unwrap_or(Method::GET),
+                route,
+                other_path: s.p.map(String::into_boxed_str),
+                journey_id: s.j.as_deref().map(ShortStr::new),
+                scenario,
+                selection: known(s.sel, SELECTIONS),
+                status: s.st,
+                latency_us: s.l,
+                fault: s.f.map(Arc::from),
+                fault_source: known(s.fs, FAULT_SOURCES),
+                truncated: s.tr,
+            });
+        }
+        Ok(journal)
+    }
+
+    /// Forget every replica's entries.
+    pub fn clear(&self) {
+        if let Err(e) = self
+            .redis
+            .call(|c| redis::cmd("DEL").arg(STREAM).query::<i64>(c))
+        {
+            tracing::error!(error = %e, "the shared journal was not cleared");
+        }
+    }
+}
+
 /// Which recorded requests a query wants: every condition given must match, and the default
 /// ([`Filter::all`]) matches every request.
 ///

@@ -39,7 +39,8 @@
 //!  domain        scenario · catalogue · render · journey · callback · fault · journal
 //!                · metrics · live · cache · inbox · contract
 //!  bottom        wire (Body, ApiError, responses, read_body, RouteKind, Connection handle)
-//!                · time · text · hash · ring · client (outbound HTTP)
+//!                · time · text · hash · ring · client (outbound HTTP) · shared (`--store`:
+//!                the Redis connection replicas share, with its timeouts and degraded state)
 //! ```
 //!
 //! - `scenario` is the model of one outcome and its loader; `render` turns (scenario, journey
@@ -53,6 +54,10 @@
 //!   hands finished ones to `callback`, which delivers them with retries and keeps a log; a
 //!   journey with a `callbackUrl` reserves its callback's intake slot when it is created, so
 //!   a full intake is a 503 to the create call, never a callback dropped later.
+//! - With `--store redis://…`, replicas share one state: `journey::shared_store` behind the
+//!   same store trait, `callback`'s schedule claimed under leases, `journal`'s stream, and
+//!   `app`'s sync of fault rules, resets and deadlines; the memory store runs the code it
+//!   always ran.
 //! - `journal` records every provider request before it is answered; `fault` makes requests
 //!   and callbacks misbehave on purpose; `metrics` counts for Prometheus; `cache` keeps
 //!   rendered bodies.
@@ -97,6 +102,8 @@ mod router;
 pub mod scenario;
 #[doc(hidden)]
 pub mod server;
+#[doc(hidden)]
+pub mod shared;
 mod text;
 mod time;
 #[doc(hidden)]

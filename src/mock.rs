@@ -119,6 +119,7 @@ pub struct MockApp {
 pub struct MockServerBuilder {
     config: Config,
     signing_secret: Option<String>,
+    store: Option<String>,
 }
 
 /// Why a mock did not start.
@@ -166,6 +167,9 @@ pub enum MockError {
     /// rule that does not parse...); the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// The shared store (`--store redis://…`) is out of reach; the message names it.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A created journey, as the mock keeps it.
@@ -290,6 +294,7 @@ impl Default for MockServerBuilder {
         MockServerBuilder {
             config: Config::ephemeral(),
             signing_secret: None,
+            store: None,
         }
     }
 }
@@ -382,6 +387,27 @@ impl MockServerBuilder {
         self
     }
 
+    /// Share journeys, callbacks, the journal and fault rules with other mocks through Redis
+    /// (`redis://HOST:PORT[/DB]`), as `otk-mock serve --store` does; `memory` (the default)
+    /// keeps them in this mock. Checked when the mock starts: a bad URL or a Redis that does
+    /// not answer is a [`StartError::Setting`] naming it.
+    ///
+    /// ```no_run
+    /// # async fn two() -> Result<(), otk_mock::StartError> {
+    /// use otk_mock::MockServer;
+    ///
+    /// let a = MockServer::builder().store("redis://127.0.0.1:6379/0").start().await?;
+    /// let b = MockServer::builder().store("redis://127.0.0.1:6379/0").start().await?;
+    /// // A journey created through a.uri() is known, completed and called back through b.uri().
+    /// # let _ = (a, b);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn store(mut self, store: &str) -> Self {
+        self.store = Some(store.to_string());
+        self
+    }
+
     /// The base of `journeyUrl` that users' browsers reach (default: the server's own URI).
     pub fn public_url(mut self, url: &str) -> Self {
         self.config.public_url = Some(url.trim_end_matches('/').to_string());
@@ -419,9 +445,15 @@ impl MockServerBuilder {
                 .map_err(|e| StartError::Setting(format!("callback signing secret: {e}")))?;
             config.callbacks.signing_key = Some(key);
         }
+        if let Some(store) = &self.store {
+            config.store = store
+                .parse()
+                .map_err(|e: String| StartError::Setting(format!("store: {e}")))?;
+        }
         let catalogue = Catalogue::load(&config.source, config.seed)
             .map_err(|errors| StartError::Catalogue(errors.to_string()))?;
         crate::app::check_catalogue(&config, &catalogue).map_err(StartError::Setting)?;
+        crate::shared::check(&config.store).map_err(StartError::Setting)?;
         Ok((config, catalogue))
     }
 
@@ -434,9 +466,9 @@ impl MockServerBuilder {
         if config.public_url.is_none() {
             config.public_url = Some(IN_PROCESS_URL.to_string());
         }
-        Ok(MockApp {
-            app: Arc::new(App::new(config, catalogue)),
-        })
+        let app = Arc::new(App::new(config, catalogue));
+        app.start_replica_sync();
+        Ok(MockApp { app })
     }
 
     /// Start the server on `127.0.0.1` and a free port, on a thread of its own; returns once
@@ -658,13 +690,19 @@ impl MockApp {
     pub async fn add_fault(&self, rule: FaultRule) -> Result<u64, MockError> {
         let spec =
             crate::fault::rules::parse_rule_fields(&rule.fields).map_err(MockError::Invalid)?;
-        let view = self.app.faults().add(spec);
+        let body = serde_json::to_vec(&rule.fields).unwrap_or_default();
+        let view = self
+            .app
+            .add_fault(spec, &body)
+            .map_err(|e| MockError::Unavailable(e.to_string()))?;
         Ok(view["id"].as_u64().unwrap_or_default())
     }
 
     /// Remove every fault rule.
     pub async fn clear_faults(&self) {
-        self.app.faults().clear();
+        if let Err(e) = self.app.clear_faults() {
+            tracing::error!(error = %e, "fault rules cleared on this replica only");
+        }
     }
 
     /// Forget every created journey, callback, cached body, recorded request and fault rule.
@@ -700,6 +738,7 @@ impl From<JourneyError> for MockError {
         match error {
             JourneyError::NotFound(id) => MockError::JourneyNotFound(id),
             JourneyError::Ended { id, state } => MockError::JourneyEnded { id, state },
+            JourneyError::Unavailable(message) => MockError::Unavailable(message),
             other => MockError::Invalid(other.to_string()),
         }
     }
@@ -729,6 +768,14 @@ mod tests {
             .in_process()
             .unwrap_err();
         assert!(matches!(e, StartError::Setting(_)), "{e}");
+        let e = MockServer::builder()
+            .store("redis:/nowhere")
+            .in_process()
+            .unwrap_err();
+        assert!(
+            matches!(e, StartError::Setting(ref m) if m.contains("redis:/nowhere")),
+            "{e}"
+        );
     }
 
     #[tokio::test]

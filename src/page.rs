@@ -341,6 +341,16 @@ fn expired(app: &App, record: &JourneyRecord) -> Result<Response<Body>, ApiError
 }
 
 fn not_found(app: &App, id: &str) -> Result<Response<Body>, ApiError> {
+    // Not found, or not known: a shared store out of reach cannot say.
+    if let Some(why) = app.journeys().unavailable() {
+        return message(
+            app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again in a moment",
+            &why,
+            None,
+        );
+    }
     let text = format!(
         "No journey {id} was created on this server (or it was forgotten by a reset or evicted)."
     );

@@ -129,6 +129,7 @@ pub async fn start(mut config: Config, catalogue: Catalogue) -> std::io::Result<
         .unwrap_or_else(|| limits::default_max_connections(limits::fd_limit()));
     let watching = config.watch;
     let app = Arc::new(App::new(config, catalogue));
+    app.start_replica_sync();
     let connections = Arc::new(Connections::new(
         max_connections,
         app.connection_counts().clone(),

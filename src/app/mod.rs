@@ -10,6 +10,7 @@
 //! through the cache, reset, install a reloaded catalogue).
 
 mod outcome;
+mod replicas;
 
 pub use outcome::{Acting, Concluded, Outcome, Trace};
 
@@ -27,13 +28,15 @@ use crate::config::Config;
 use crate::fault::rules::{Planned, Rules};
 use crate::fault::Fault;
 use crate::inbox::Inbox;
-use crate::journal::{Filter, Journal, RecordedRequest};
+use crate::journal::{Filter, Journal, RecordedRequest, SharedJournal};
 use crate::journey::service::{JourneySettings, StoreObserver};
+use crate::journey::shared_store::RedisStore;
 use crate::journey::{JourneyRecord, JourneyStore, Journeys, MemoryStore};
 use crate::live::{Live, Loaded, ScenarioInfo};
 use crate::metrics::{ConnectionCounts, Gauges, Metrics};
 use crate::render::shadow::Shadow;
 use crate::scenario::{Scenario, Selection};
+use crate::shared::{Redis, StoreSpec};
 use crate::wire::{ApiError, RouteKind, ENVELOPE_OPEN};
 
 /// The state every request shares.
@@ -56,6 +59,28 @@ pub struct App {
     started_ms: i64,
     /// `--verify-fast-path`: given to every catalogue served, so its counts outlive reloads.
     shadow: Option<Arc<Shadow>>,
+    /// `--store redis://…`: the Redis that replicas share.
+    redis: Option<Arc<Redis>>,
+    /// With it, the journal of every replica (this one's own is kept too).
+    shared_journal: Option<SharedJournal>,
+    /// The last reset epoch this replica has acted on (see `replicas`).
+    synced_epoch: AtomicU64,
+}
+
+/// The Redis of `--store`, if it names one. Its URL was checked at start-up
+/// (`shared::check`); should the client still refuse it, the mock runs on its own memory
+/// and says so.
+fn shared_redis(spec: &StoreSpec) -> Option<Arc<Redis>> {
+    let StoreSpec::Redis(url) = spec else {
+        return None;
+    };
+    match Redis::new(url) {
+        Ok(redis) => Some(Arc::new(redis)),
+        Err(e) => {
+            tracing::error!(error = %e, "--store: the Redis client refused the URL; serving from memory alone");
+            None
+        }
+    }
 }
 
 impl App {
@@ -67,12 +92,21 @@ impl App {
         catalogue.set_shadow(shadow.clone());
         let metrics = Metrics::default();
         let live = Arc::new(Live::new(catalogue, &metrics));
-        let store: Arc<dyn JourneyStore> =
-            Arc::new(MemoryStore::new(config.max_journeys, config.journey_bytes));
+        let redis = shared_redis(&config.store);
+        let store: Arc<dyn JourneyStore> = match &redis {
+            Some(redis) => Arc::new(RedisStore::new(
+                redis.clone(),
+                config.max_journeys,
+                config.journey_bytes,
+            )),
+            None => Arc::new(MemoryStore::new(config.max_journeys, config.journey_bytes)),
+        };
         let callbacks = Arc::new(Dispatcher::new(
             config.callbacks.clone(),
             Arc::new(StoreObserver(store.clone())),
+            redis.clone(),
         ));
+        callbacks.start_shared();
         let journeys = Journeys::new(
             store,
             live.clone(),
@@ -88,6 +122,11 @@ impl App {
             },
         );
         App {
+            synced_epoch: AtomicU64::new(0),
+            shared_journal: redis
+                .as_ref()
+                .map(|r| SharedJournal::new(r.clone(), config.journal_entries)),
+            redis,
             shadow,
             cache: BodyCache::with_budget(config.cache_entries, config.cache_bytes),
             journal: Journal::new(config.journal_entries, config.journal_bytes),
@@ -103,6 +142,11 @@ impl App {
             started_ms: crate::time::now_millis(),
             config,
         }
+    }
+
+    /// The Redis replicas share (`--store redis://…`), if any.
+    pub fn redis(&self) -> Option<&Arc<Redis>> {
+        self.redis.as_ref()
     }
 
     pub fn journeys(&self) -> &Arc<Journeys> {
@@ -147,21 +191,55 @@ impl App {
         &self.journal
     }
 
-    /// The journal's entries that `filter` accepts, oldest first (`GET /__admin/requests`).
+    /// The journal's entries that `filter` accepts, oldest first (`GET /__admin/requests`);
+    /// with a shared store, every replica's.
     pub fn requests(&self, filter: &Filter) -> Vec<RecordedRequest> {
-        self.journal.query(filter, &self.metrics.scenario_names())
+        let names = self.metrics.scenario_names();
+        match self.shared_view(&names) {
+            Some(journal) => journal.query(filter, &names),
+            None => self.journal.query(filter, &names),
+        }
     }
 
     /// One page of the journal's entries that `filter` accepts: the oldest `limit` with ids
     /// above `after` (`GET /__admin/requests`).
     pub fn requests_page(&self, filter: &Filter, after: u64, limit: usize) -> crate::journal::Page {
-        self.journal
-            .page(filter, after, limit, &self.metrics.scenario_names())
+        let names = self.metrics.scenario_names();
+        match self.shared_view(&names) {
+            Some(journal) => journal.page(filter, after, limit, &names),
+            None => self.journal.page(filter, after, limit, &names),
+        }
     }
 
     /// How many journal entries `filter` accepts (`POST /__admin/requests/count`).
     pub fn request_count(&self, filter: &Filter) -> usize {
-        self.journal.count(filter, &self.metrics.scenario_names())
+        let names = self.metrics.scenario_names();
+        match self.shared_view(&names) {
+            Some(journal) => journal.count(filter, &names),
+            None => self.journal.count(filter, &names),
+        }
+    }
+
+    /// `DELETE /__admin/requests`: forget the journal (every replica's, when shared); how
+    /// many entries this replica held.
+    pub fn clear_journal(&self) -> usize {
+        if let Some(shared) = &self.shared_journal {
+            shared.clear();
+        }
+        self.journal.clear()
+    }
+
+    /// Every replica's journal, read now; `None` with the memory store, or when Redis is
+    /// away (the admin API answers 503 then; the library falls back to this replica's).
+    fn shared_view(&self, names: &[Arc<str>]) -> Option<Journal> {
+        let shared = self.shared_journal.as_ref()?;
+        match shared.read(self.config.journal_bytes, names) {
+            Ok(journal) => Some(journal),
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared journal cannot be read: this replica's own answers");
+                None
+            }
+        }
     }
 
     /// The callback inbox (`/__admin/inbox/{name}`).
@@ -337,6 +415,10 @@ impl App {
         self.journal.clear();
         self.faults.clear();
         self.inbox.reset();
+        if let Some(shared) = &self.shared_journal {
+            shared.clear();
+        }
+        self.reset_shared();
     }
 
     /// Serve `catalogue` from now on (a hot reload). Cached bodies of the old catalogue are

@@ -250,6 +250,9 @@ impl App {
         entry.latency_us = latency_us;
         self.metrics
             .request(entry.route, entry.scenario, entry.status, latency_us);
+        if let Some(shared) = &self.shared_journal {
+            shared.push(&entry, &self.metrics.scenario_names());
+        }
         self.journal.push(entry);
     }
 }

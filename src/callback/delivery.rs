@@ -76,7 +76,7 @@ impl Dispatcher {
     /// The wait after failed attempt `n` (1-based): `initial × 2^(n-1)`, capped at the maximum,
     /// then "equal jitter" (a uniform draw from the upper half) so that many failing
     /// callbacks do not retry in lockstep.
-    fn backoff(&self, n: u32) -> Duration {
+    pub(super) fn backoff(&self, n: u32) -> Duration {
         let base = self
             .settings
             .backoff_initial
@@ -89,7 +89,7 @@ impl Dispatcher {
 
     /// One attempt, as the log will record it (the caller logs it, once its outcome is
     /// applied), and the receiver's `Retry-After`, if it sent one.
-    async fn attempt(
+    pub(super) async fn attempt(
         &self,
         id: u64,
         attempt: u32,
@@ -230,6 +230,7 @@ impl Dispatcher {
             detail,
             final_attempt,
             next_attempt_at: None,
+            replica: None,
         };
         (logged, retry_after)
     }
@@ -290,6 +291,7 @@ mod tests {
                 ..CallbackSettings::default()
             },
             Arc::new(Nobody),
+            None,
         );
         for _ in 0..50 {
             let one = dispatcher.backoff(1);

@@ -55,6 +55,9 @@ pub struct Attempt {
     /// When the next attempt is due (ISO-8601 UTC), after a failed attempt that is not the
     /// last; `null` otherwise.
     pub next_attempt_at: Option<String>,
+    /// The replica that made it, when replicas share a store (`--store redis://…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 /// A callback that was not delivered and will not be retried by this process.
@@ -233,6 +236,7 @@ mod tests {
             detail: Some(detail.into()),
             final_attempt: false,
             next_attempt_at: None,
+            replica: None,
         }
     }
 

@@ -37,6 +37,7 @@
 mod delivery;
 pub mod log;
 pub mod policy;
+mod shared;
 pub mod signing;
 
 use std::collections::{HashMap, HashSet};
@@ -192,6 +193,11 @@ pub enum EnqueueError {
     Full,
     #[error("the server is shutting down")]
     Closed,
+    /// The shared store (`--store redis://…`) did not take it.
+    #[error(
+        "the shared store is unavailable; try again when it is back (the mock recovers by itself)"
+    )]
+    Store,
 }
 
 /// Counters for the admin API, read together under one lock.
@@ -311,10 +317,20 @@ pub struct Dispatcher {
     lost: log::Log<Lost>,
     fault_dropped: AtomicU64,
     fault_duplicated: AtomicU64,
+    /// With `--store redis://…`: the schedule every replica shares (see `shared`).
+    shared: Option<shared::Schedule>,
+    /// Wakes this replica's claimer when it queues a shared delivery.
+    wake: Arc<Notify>,
 }
 
 impl Dispatcher {
-    pub fn new(settings: CallbackSettings, observer: Arc<dyn DeliveryObserver>) -> Dispatcher {
+    /// A dispatcher; with `shared`, deliveries go to the schedule replicas share there, and
+    /// [`Dispatcher::start_shared`] starts claiming them.
+    pub fn new(
+        settings: CallbackSettings,
+        observer: Arc<dyn DeliveryObserver>,
+        shared: Option<Arc<crate::shared::Redis>>,
+    ) -> Dispatcher {
         let client = match OutboundClient::new() {
             Ok(client) => Some(client),
             Err(e) => {
@@ -346,6 +362,9 @@ impl Dispatcher {
             idle: Notify::new(),
             fault_dropped: AtomicU64::new(0),
             fault_duplicated: AtomicU64::new(0),
+            shared: shared
+                .map(|redis| shared::Schedule::new(redis, settings.timeout, settings.log_entries)),
+            wake: Arc::new(Notify::new()),
             settings,
         }
     }
@@ -354,12 +373,23 @@ impl Dispatcher {
         &self.settings
     }
 
+    /// Whether deliveries go to a schedule that replicas share.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Take an intake slot for the callback of `journey_id`, a journey being created with a
     /// `callbackUrl`: refused when the intake or the retry set is full, or at shutdown.
     pub fn reserve(&self, journey_id: &str) -> Result<(), EnqueueError> {
         let mut queue = self.lock();
         if queue.closed {
             return Err(EnqueueError::Closed);
+        }
+        if self.shared.is_some() {
+            // A shared journey may end on any replica, which would never give this one's
+            // slot back: with a shared store the schedule in Redis holds deliveries, and
+            // the intake bound is not kept (README, "Running several replicas").
+            return Ok(());
         }
         if queue.intake() >= self.settings.queue_capacity
             || queue.retrying >= self.settings.retry_capacity
@@ -444,6 +474,10 @@ impl Dispatcher {
                 tracing::debug!(journey_id = %delivery.journey_id, capacity = self.settings.queue_capacity, "callback intake full: redelivery refused (raise --callback-queue)");
                 return Err(EnqueueError::Full);
             }
+            if self.shared.is_some() {
+                drop(queue);
+                return self.admit_shared(&delivery);
+            }
             queue.next_delivery += 1;
             queue.created += 1;
             queue.queued += 1;
@@ -469,17 +503,46 @@ impl Dispatcher {
         Ok(id)
     }
 
-    /// Every attempt, oldest first; only those for `journey_id` when given.
+    /// A delivery for the schedule replicas share: written there, claimed by whichever
+    /// replica is free when it is due.
+    fn admit_shared(&self, delivery: &Delivery) -> Result<u64, EnqueueError> {
+        let Some(shared) = &self.shared else {
+            return Err(EnqueueError::Closed);
+        };
+        match shared.push(delivery) {
+            Ok(id) => {
+                tracing::debug!(journey_id = %delivery.journey_id, delivery = id, delay = ?delivery.delay, "callback queued in the shared store");
+                if delivery.delay.is_zero() {
+                    self.wake.notify_one();
+                }
+                Ok(id)
+            }
+            Err(e) => {
+                tracing::error!(journey_id = %delivery.journey_id, error = %e, "callback not queued: the shared store is unavailable");
+                self.lose(&delivery.journey_id, None, "store");
+                Err(EnqueueError::Store)
+            }
+        }
+    }
+
+    /// Every attempt, oldest first; only those for `journey_id` when given. With a shared
+    /// store, every replica's.
     pub fn attempts(&self, journey_id: Option<&str>) -> Vec<Attempt> {
-        self.attempts
-            .snapshot(|a| journey_id.is_none_or(|j| a.journey_id == j))
+        let keep = |a: &Attempt| journey_id.is_none_or(|j| a.journey_id == j);
+        match self.shared_logs() {
+            Some((attempts, _)) => attempts.snapshot(keep),
+            None => self.attempts.snapshot(keep),
+        }
     }
 
     /// Every callback lost: dropped by a fault, cancelled by a shutdown or a reset, or never
     /// created because its journey was still running at shutdown or was evicted.
     pub fn lost(&self, journey_id: Option<&str>) -> Vec<Lost> {
-        self.lost
-            .snapshot(|l| journey_id.is_none_or(|j| l.journey_id == j))
+        let keep = |l: &Lost| journey_id.is_none_or(|j| l.journey_id == j);
+        match self.shared_logs() {
+            Some((_, lost)) => lost.snapshot(keep),
+            None => self.lost.snapshot(keep),
+        }
     }
 
     /// The logs of attempts and of lost callbacks, for paged reads.
@@ -487,8 +550,47 @@ impl Dispatcher {
         (&self.attempts, &self.lost)
     }
 
+    /// With a shared store: every replica's logs, read now into logs of their own (which
+    /// page as the memory ones do); `None` with the memory store, or when Redis is away
+    /// (this replica's own logs are the best left to show).
+    pub fn shared_logs(&self) -> Option<(log::Log<Attempt>, log::Log<Lost>)> {
+        let (attempts, lost) = self.shared.as_ref()?.logs().ok()?;
+        let entries = self.settings.log_entries;
+        let bytes = self.settings.log_bytes;
+        let (a, l) = (
+            log::attempt_log(entries, bytes),
+            log::lost_log(entries, bytes),
+        );
+        for attempt in attempts {
+            a.push(attempt);
+        }
+        for one in lost {
+            l.push(one);
+        }
+        Some((a, l))
+    }
+
     pub fn stats(&self) -> Stats {
+        let shared = self.shared.as_ref().and_then(|s| s.counts().ok());
         let queue = self.lock();
+        if let Some([created, delivered, failed, pending]) = shared {
+            // Every replica's deliveries; reservations and refusals are this replica's.
+            let pending = usize::try_from(pending).unwrap_or(usize::MAX);
+            return Stats {
+                created,
+                delivered,
+                failed,
+                cancelled: created.saturating_sub(delivered + failed + pending as u64),
+                pending,
+                queued: pending,
+                retrying: 0,
+                reserved: queue.reserved.len(),
+                capacity: self.settings.queue_capacity,
+                retry_capacity: self.settings.retry_capacity,
+                refused: queue.refused,
+                undelivered: queue.undelivered,
+            };
+        }
         Stats {
             created: queue.created,
             delivered: queue.delivered,
@@ -545,6 +647,11 @@ impl Dispatcher {
             queue.cancelled = cancelled.len() as u64;
             cancelled
         };
+        if let Some(shared) = &self.shared {
+            if let Err(e) = shared.reset() {
+                tracing::error!(error = %e, "the shared callbacks were not reset");
+            }
+        }
         self.attempts.clear();
         self.lost.clear();
         self.fault_dropped.store(0, Ordering::Relaxed);
@@ -563,6 +670,15 @@ impl Dispatcher {
         self.idle.notify_waiters();
     }
 
+    /// A reset through another replica (shared store): forget this replica's own logs; the
+    /// shared schedule and counters were reset there.
+    pub fn forget_local(&self) {
+        self.attempts.clear();
+        self.lost.clear();
+        self.fault_dropped.store(0, Ordering::Relaxed);
+        self.fault_duplicated.store(0, Ordering::Relaxed);
+    }
+
     /// Shut down: refuse new deliveries, let those due within the drain window make their
     /// attempts, and log every other one as undelivered with its journey id, and so every
     /// journey still running with a `callbackUrl`.
@@ -572,8 +688,13 @@ impl Dispatcher {
             let mut queue = self.lock();
             queue.closed = true;
             let running: Vec<String> = queue.reserved.drain().collect();
-            queue.undelivered += running.len() as u64;
-            running
+            if self.shared.is_some() {
+                // Shared journeys live on in Redis: another replica ends them and delivers.
+                Vec::new()
+            } else {
+                queue.undelivered += running.len() as u64;
+                running
+            }
         };
         for journey_id in running {
             tracing::warn!(%journey_id, "callback undelivered: its journey was still running at shutdown");
@@ -661,12 +782,16 @@ impl Dispatcher {
 
     /// Record a lost callback and tell the store.
     fn lose(&self, journey_id: &str, delivery: Option<u64>, reason: &'static str) {
-        self.lost.push(Lost {
+        let lost = Lost {
             journey_id: journey_id.to_string(),
             delivery,
             reason,
             at: iso_from_millis(now_millis()),
-        });
+        };
+        if let Some(shared) = &self.shared {
+            shared.lost(&lost);
+        }
+        self.lost.push(lost);
         self.observer.settled(journey_id, Settled::Lost);
     }
 }
@@ -707,6 +832,7 @@ pub(crate) mod tests {
                 ..CallbackSettings::default()
             },
             Arc::new(Nobody),
+            None,
         ));
         dispatcher.reserve("J1").unwrap();
         dispatcher.reserve("J2").unwrap();
@@ -746,6 +872,7 @@ pub(crate) mod tests {
                 ..CallbackSettings::default()
             },
             Arc::new(Nobody),
+            None,
         ));
         let mut long = delivery("J1");
         long.delay = Duration::MAX;
@@ -767,6 +894,7 @@ pub(crate) mod tests {
                 ..CallbackSettings::default()
             },
             Arc::new(Nobody),
+            None,
         ));
         dispatcher.reserve("running").unwrap();
         dispatcher.reserve("ended").unwrap();

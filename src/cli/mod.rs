@@ -177,6 +177,15 @@ pub struct ServeArgs {
     /// The base of journeyUrl that users' browsers reach [default: http://<bound address>].
     #[arg(long, env = "OTK_MOCK_PUBLIC_URL", value_name = "URL", value_parser = crate::config::parse_public_url)]
     pub public_url: Option<String>,
+    /// Where created journeys, callbacks, the journal and fault rules live: `memory` (this
+    /// process alone), or `redis://HOST:PORT[/DB]`, shared by every replica that names it.
+    #[arg(
+        long,
+        env = "OTK_MOCK_STORE",
+        value_name = "STORE",
+        default_value = "memory"
+    )]
+    pub store: crate::shared::StoreSpec,
     /// How many created journeys to keep; past it the oldest finished one is evicted first.
     #[arg(long, env = "OTK_MOCK_MAX_JOURNEYS", default_value_t = 10_000)]
     pub max_journeys: usize,
@@ -374,6 +383,7 @@ impl ServeArgs {
             shutdown_grace: self.shutdown_grace,
             public_url: self.public_url.clone(),
             max_journeys: self.max_journeys,
+            store: self.store.clone(),
             auto_complete_after: self.auto_complete_after.0,
             in_progress_scenario: self.roles.in_progress_scenario.clone(),
             expired_scenario: self.roles.expired_scenario.clone(),
@@ -447,6 +457,7 @@ fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = args.config();
     let catalogue = args.catalogue.load()?;
     crate::app::check_catalogue(&config, &catalogue).map_err(Failure::Usage)?;
+    crate::shared::check(&config.store).map_err(Failure::Usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

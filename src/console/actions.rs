@@ -38,6 +38,11 @@ impl Refused {
     }
 }
 
+/// The shared store (`--store redis://`) is out of reach: the provider's 503, said on the page.
+fn unavailable(e: crate::shared::Unavailable) -> Refused {
+    Refused::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
 impl From<ApiError> for Refused {
     fn from(e: ApiError) -> Self {
         Refused::new(e.status, e.message)
@@ -244,7 +249,10 @@ pub fn add_fault(app: &App, form: &Form) -> Done {
         map.insert("times".into(), Value::from(n));
     }
     let spec = parse_rule_fields(&map).map_err(Refused::bad)?;
-    let view = app.faults().add(spec);
+    // The rule as the admin API would have received it: with a shared store, that is what
+    // the other replicas read back.
+    let body = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
+    let view = app.add_fault(spec, &body).map_err(unavailable)?;
     tracing::info!(rule = %view, "fault rule added from the console");
     Ok(format!("{PREFIX}faults"))
 }
@@ -258,13 +266,15 @@ pub fn delete_fault(app: &App, n: &str) -> Done {
         )
     };
     let id: u64 = n.parse().map_err(|_| missing())?;
-    app.faults().remove(id).ok_or_else(missing)?;
+    app.remove_fault(id)
+        .map_err(unavailable)?
+        .ok_or_else(missing)?;
     Ok(format!("{PREFIX}faults"))
 }
 
 /// Empty the request journal (`DELETE /__admin/requests`).
 pub fn clear_requests(app: &App) -> Done {
-    app.journal().clear();
+    app.clear_journal();
     Ok(format!("{PREFIX}requests"))
 }
 

@@ -113,7 +113,12 @@ pub fn journey(app: &App, view: &View<'_>, id: &str) -> Result<Response<Body>, A
     };
     let url = app.journeys().journey_url(&record.id);
     let detail = record.view(&url);
-    let (attempts, _) = app.callbacks().logs();
+    // With a shared store, every replica's attempts (as GET /__admin/callbacks shows them).
+    let shared = app.callbacks().shared_logs();
+    let (attempts, _) = match &shared {
+        Some((attempts, lost)) => (attempts, lost),
+        None => app.callbacks().logs(),
+    };
     let (attempts, _, _) = attempts.page(0, ROWS, Some(id));
     let callback = callback_sent(app, &record);
     let document = app
@@ -236,7 +241,12 @@ pub fn scenarios(app: &App, view: &View<'_>) -> Result<Response<Body>, ApiError>
 /// `/__admin/ui/callbacks`: every attempt, the lost ones, the counters.
 pub fn callbacks(app: &App, view: &View<'_>) -> Result<Response<Body>, ApiError> {
     let callbacks = app.callbacks();
-    let (attempts, lost) = callbacks.logs();
+    // With a shared store, every replica's attempts (as GET /__admin/callbacks shows them).
+    let shared = callbacks.shared_logs();
+    let (attempts, lost) = match &shared {
+        Some((attempts, lost)) => (attempts, lost),
+        None => callbacks.logs(),
+    };
     let (mut attempts, _, _) = attempts.page(0, ROWS, None);
     let (lost, _, _) = lost.page(0, ROWS, None);
     attempts.reverse();

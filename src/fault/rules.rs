@@ -250,6 +250,28 @@ impl Rules {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
+        self.insert(&mut inner, id, spec)
+    }
+
+    /// Add a rule under an id given elsewhere (a shared store's, the same on every replica);
+    /// one already there under that id is kept, counters and all. Returns its view.
+    pub fn add_with_id(&self, id: u64, spec: RuleSpec) -> Value {
+        let mut inner = self.lock();
+        if let Some(rule) = inner.rules.iter().find(|r| r.id == id) {
+            return rule.view();
+        }
+        inner.next_id = inner.next_id.max(id);
+        let view = self.insert(&mut inner, id, spec);
+        inner.rules.sort_by_key(|r| r.id);
+        view
+    }
+
+    /// The ids of the rules held, oldest first.
+    pub fn ids(&self) -> Vec<u64> {
+        self.lock().rules.iter().map(|r| r.id).collect()
+    }
+
+    fn insert(&self, inner: &mut Inner, id: u64, spec: RuleSpec) -> Value {
         let seed = spec
             .seed
             .unwrap_or_else(|| stable_seed(self.seed, &format!("\u{0}fault-rule-{id}")));

@@ -6,7 +6,8 @@
 //! app sent instead:
 //!
 //! - [`create`] checks the create-journey-url body and makes ids and `ttl`;
-//! - [`record`] is a created journey as kept; [`store`] keeps them (bounded, in memory);
+//! - [`record`] is a created journey as kept; [`store`] keeps them (bounded, in memory), and
+//!   [`shared_store`] in Redis, for replicas (`--store`);
 //! - [`lifecycle`] holds the rules (created → in progress → completed, terminated, expired);
 //! - [`service`] applies them: creation, completion, binding, timers and callbacks; the
 //!   journey's document (which scenario renders it when) is beside it, in `document.rs`.
@@ -16,6 +17,7 @@ mod document;
 pub mod lifecycle;
 pub mod record;
 pub mod service;
+pub mod shared_store;
 pub mod store;
 
 pub use record::JourneyRecord;

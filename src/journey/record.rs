@@ -11,7 +11,7 @@ use crate::scenario::Scenario;
 use crate::time::iso_from_millis;
 
 /// Where a journey is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Created; the link has not been opened.
@@ -45,7 +45,7 @@ impl State {
 }
 
 /// What ended a journey.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ending {
     /// A tester submitted the hosted page.
@@ -61,7 +61,7 @@ pub enum Ending {
 }
 
 /// How the journey got its scenario.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BoundBy {
     /// `X-Mock-Scenario` on the create call.
@@ -77,7 +77,7 @@ pub enum BoundBy {
 }
 
 /// Where the journey's callback stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallbackStatus {
     /// No callback (no `callbackUrl`, or the journey has not ended).

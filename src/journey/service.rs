@@ -67,6 +67,9 @@ pub enum JourneyError {
     TooLarge(String),
     #[error("the callback was not queued: {0}")]
     Queue(#[from] EnqueueError),
+    /// The shared store cannot be reached: the message says which and that it recovers.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -89,7 +92,14 @@ impl From<JourneyError> for crate::wire::ApiError {
                 e.headers.push(("retry-after", "1".to_string()));
                 e
             }
-            E::Queue(EnqueueError::Closed) => ApiError::unavailable(error.to_string()),
+            E::Queue(EnqueueError::Closed) | E::Queue(EnqueueError::Store) => {
+                ApiError::unavailable(error.to_string())
+            }
+            E::Unavailable(message) => {
+                let mut e = ApiError::unavailable(message.clone());
+                e.headers.push(("retry-after", "1".to_string()));
+                e
+            }
             E::TooLarge(message) => ApiError::new(
                 hyper::StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
@@ -187,6 +197,20 @@ impl Journeys {
         self.len() == 0
     }
 
+    /// Why the store cannot answer now (a shared store out of reach), if it cannot.
+    pub fn unavailable(&self) -> Option<String> {
+        self.store.unavailable()
+    }
+
+    /// The error for a journey the store did not return: not created here, or (the store
+    /// being out of reach) not known.
+    fn missing(&self, id: &str) -> JourneyError {
+        match self.store.unavailable() {
+            Some(message) => JourneyError::Unavailable(message),
+            None => JourneyError::NotFound(id.to_string()),
+        }
+    }
+
     /// `<public url>/journey/<id>`.
     pub fn journey_url(&self, id: &str) -> String {
         format!("{}/journey/{id}", self.settings.public_url)
@@ -195,11 +219,15 @@ impl Journeys {
     /// A fresh id: drawn from the seed and a counter (so a run with one seed creates the same
     /// ids in the same order), skipping any id already in use.
     fn fresh_id(&self) -> String {
+        let mut tries = 0;
         loop {
             let n = self.next_id.fetch_add(1, Ordering::Relaxed);
             let mut rng = person::journey_rng(self.catalogue().seed(), &format!("\u{0}create-{n}"));
             let id = journey_id(&mut rng);
-            if !self.store.contains(&id) {
+            // Bounded: a shared store out of reach says every id is taken, and the insert
+            // then tells the caller why.
+            tries += 1;
+            if tries > 64 || !self.store.contains(&id) {
                 return id;
             }
         }
@@ -261,6 +289,9 @@ impl Journeys {
                         StoreError::Exists(_) if attempt < 8 => attempt += 1,
                         e @ StoreError::TooLarge { .. } => {
                             return Err(JourneyError::TooLarge(e.to_string()))
+                        }
+                        StoreError::Unavailable(message) => {
+                            return Err(JourneyError::Unavailable(message))
                         }
                         e => return Err(JourneyError::Internal(e.to_string())),
                     }
@@ -344,9 +375,7 @@ impl Journeys {
         scenario: Option<&Scenario>,
         ending: Ending,
     ) -> Result<JourneyRecord, JourneyError> {
-        let current = self
-            .get(id)
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        let current = self.get(id).ok_or_else(|| self.missing(id))?;
         let catalogue = self.catalogue();
         let chosen = match scenario {
             Some(s) => s,
@@ -406,6 +435,9 @@ impl Journeys {
                 Err(e @ StoreError::TooLarge { .. }) => {
                     return Err(JourneyError::TooLarge(e.to_string()))
                 }
+                Err(StoreError::Unavailable(message)) => {
+                    return Err(JourneyError::Unavailable(message))
+                }
             }
         }
         let record = self.update_running(id, |r| {
@@ -439,7 +471,7 @@ impl Journeys {
                 }
                 change(r)
             })
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+            .ok_or_else(|| self.missing(id))?;
         match ended {
             Some(error) => Err(error),
             None => Ok(record),
@@ -452,8 +484,7 @@ impl Journeys {
         id: &str,
         fault: Option<CallbackFault>,
     ) -> Result<JourneyRecord, JourneyError> {
-        self.get(id)
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        self.get(id).ok_or_else(|| self.missing(id))?;
         self.update_running(id, |r| {
             r.callback.fault = fault.clone();
             true
@@ -462,9 +493,7 @@ impl Journeys {
 
     /// Queue a new delivery of an ended journey's callback, with the same body and webhook id.
     pub fn redeliver(&self, id: &str) -> Result<u64, JourneyError> {
-        let record = self
-            .get(id)
-            .ok_or_else(|| JourneyError::NotFound(id.to_string()))?;
+        let record = self.get(id).ok_or_else(|| self.missing(id))?;
         if !record.state.is_terminal() {
             return Err(JourneyError::NotEnded(id.to_string()));
         }
@@ -523,10 +552,28 @@ impl Journeys {
         }
     }
 
+    /// With a shared store: apply the deadlines that have come, whichever replica armed
+    /// them (one that died never will); the store hands each to one replica. Returns how
+    /// many journeys it looked at.
+    pub fn sweep(&self) -> usize {
+        let due = self.store.due(now_millis(), 256);
+        for id in &due {
+            // A read applies the deadline, and the one replica whose write wins sends the
+            // callback; a deadline that moved (the page was opened) was watched again.
+            self.get(id);
+        }
+        due.len()
+    }
+
     /// Shutdown: end now every running journey whose next deadline (auto-completion, link or
     /// session expiry) falls within `window`, so that its callback is attempted while the
     /// dispatcher drains. Returns how many ended.
     pub fn end_due_within(&self, window: Duration) -> usize {
+        if self.callbacks.is_shared() {
+            // Shared journeys outlive this replica: the others apply their deadlines (and
+            // send their callbacks) on time.
+            return 0;
+        }
         let now = now_millis();
         let horizon = now.saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
         let mut ended = 0;
@@ -632,6 +679,8 @@ impl Journeys {
         let Some((at, _)) = next_due(record, &self.settings.policy) else {
             return;
         };
+        // A shared store keeps it too: if this replica dies, another applies it (`sweep`).
+        self.store.watch(&record.id, at);
         let Some(runtime) = self
             .runtime
             .clone()

@@ -31,6 +31,9 @@ pub enum StoreError {
     Exists(String),
     #[error("the journey would take {bytes} bytes, more than the store's whole budget of {budget} bytes (--journey-bytes)")]
     TooLarge { bytes: usize, budget: usize },
+    /// A shared store that cannot be reached (see `crate::shared`).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// One page of the journeys, oldest first, and where the next one starts.
@@ -85,6 +88,20 @@ pub trait JourneyStore: Send + Sync {
     fn bytes(&self) -> usize;
     /// Forget every journey.
     fn clear(&self);
+    /// Why the store cannot answer now (a shared store out of reach), for a 503; `None`
+    /// while it can. A read that found nothing means "not created" only when this is `None`.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
+    /// Note that journey `id` has a deadline at `at` (epoch ms), for [`JourneyStore::due`].
+    /// A store that only this process uses needs none: its own timers see to deadlines.
+    fn watch(&self, _id: &str, _at: i64) {}
+    /// Take (at most `limit` of) the journeys whose watched deadline is at or before `now`,
+    /// so that whoever takes them applies it, even when the process whose timer it was is
+    /// gone. Empty for a store that only this process uses.
+    fn due(&self, _now: i64, _limit: usize) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The in-memory store.
@@ -122,7 +139,7 @@ struct Inner {
 /// What a journey costs the store besides its record's heap: its slot in the map, its id
 /// twice (the map's key and the age index's value), its entries in the ordered indexes, and a
 /// share of their nodes.
-fn weigh(record: &JourneyRecord) -> usize {
+pub(super) fn weigh(record: &JourneyRecord) -> usize {
     const FIXED: usize = std::mem::size_of::<(String, Stored)>()
         + std::mem::size_of::<(u64, String)>()
         + std::mem::size_of::<u64>()
