@@ -156,13 +156,7 @@ async fn the_admin_listener_serves_the_admin_api_only_and_callbacks_never_reach_
 }
 
 fn otk_mock() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_otk-mock"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OTK_MOCK_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
+    common::binary()
 }
 
 #[test]

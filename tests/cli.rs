@@ -10,14 +10,7 @@ use std::process::{Command, Output, Stdio};
 use hyper::Method;
 
 fn otk_mock() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_otk-mock"));
-    // The developer's environment must not leak into what the tests see.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OTK_MOCK_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
+    common::binary()
 }
 
 fn run(args: &[&str]) -> Output {

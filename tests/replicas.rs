@@ -387,13 +387,7 @@ impl Drop for Process {
 }
 
 fn otk_mock() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_otk-mock"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OTK_MOCK_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
+    common::binary()
 }
 
 /// Start the binary on `redis`; its process and base URL, read from its start-up line.

@@ -27,13 +27,7 @@ impl Dispatcher {
                 return;
             }
             let (mut logged, retry_after) = self.attempt(id, attempt, due, &delivery).await;
-            let end = if logged.outcome == "delivered" {
-                Some(End::Delivered)
-            } else if logged.final_attempt {
-                Some(End::Failed)
-            } else {
-                None
-            };
+            let end = End::after(&logged);
             // Counted once, here or by the reset or shutdown that ended it first (and whose
             // log this attempt then does not belong to).
             let live = match end {

@@ -296,6 +296,19 @@ enum End {
     Failed,
 }
 
+impl End {
+    /// How the delivery of this attempt ended, or `None` when another attempt follows.
+    fn after(logged: &Attempt) -> Option<End> {
+        if logged.outcome == "delivered" {
+            Some(End::Delivered)
+        } else if logged.final_attempt {
+            Some(End::Failed)
+        } else {
+            None
+        }
+    }
+}
+
 /// The callback dispatcher. Cheap to share: wrap it in an `Arc`.
 pub struct Dispatcher {
     settings: CallbackSettings,

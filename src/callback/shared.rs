@@ -228,15 +228,7 @@ impl Schedule {
                 .arg(counter)
                 .arg(1)
                 .ignore()
-                .cmd("RPUSH")
-                .arg(LOG)
-                .arg(&entry)
-                .ignore()
-                .cmd("LTRIM")
-                .arg(LOG)
-                .arg(-(self.log_entries as i64))
-                .arg(-1)
-                .ignore()
+                .push_capped(LOG, &entry, self.log_entries)
                 .query::<()>(c)
         })
     }
@@ -265,15 +257,7 @@ impl Schedule {
                 .arg(due)
                 .arg(id)
                 .ignore()
-                .cmd("RPUSH")
-                .arg(LOG)
-                .arg(&entry)
-                .ignore()
-                .cmd("LTRIM")
-                .arg(LOG)
-                .arg(-(self.log_entries as i64))
-                .arg(-1)
-                .ignore()
+                .push_capped(LOG, &entry, self.log_entries)
                 .query::<()>(c)
         })
     }
@@ -290,15 +274,7 @@ impl Schedule {
         let text = serde_json::to_string(&entry).unwrap_or_default();
         let result = self.redis.call(|c| {
             redis::pipe()
-                .cmd("RPUSH")
-                .arg(LOST)
-                .arg(&text)
-                .ignore()
-                .cmd("LTRIM")
-                .arg(LOST)
-                .arg(-(self.log_entries as i64))
-                .arg(-1)
-                .ignore()
+                .push_capped(LOST, &text, self.log_entries)
                 .query::<()>(c)
         });
         if let Err(e) = result {
@@ -416,6 +392,26 @@ impl Schedule {
     }
 }
 
+/// Appending to a capped Redis list inside a pipeline: the callback log and the lost list keep
+/// their last `--callback-log-entries`.
+trait PushCapped {
+    fn push_capped(&mut self, key: &str, entry: &str, keep: usize) -> &mut Self;
+}
+
+impl PushCapped for redis::Pipeline {
+    fn push_capped(&mut self, key: &str, entry: &str, keep: usize) -> &mut Self {
+        self.cmd("RPUSH")
+            .arg(key)
+            .arg(entry)
+            .ignore()
+            .cmd("LTRIM")
+            .arg(key)
+            .arg(-(keep as i64))
+            .arg(-1)
+            .ignore()
+    }
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -468,13 +464,7 @@ impl Dispatcher {
             .attempt(id, attempt, tokio::time::Instant::now(), &delivery)
             .await;
         logged.replica = self.shared.as_ref().map(|s| s.replica().to_string());
-        let end = if logged.outcome == "delivered" {
-            Some(End::Delivered)
-        } else if logged.final_attempt {
-            Some(End::Failed)
-        } else {
-            None
-        };
+        let end = End::after(&logged);
         // The journey learns the outcome before the attempt is logged (as in memory).
         let observer = self.observer.clone();
         let journey_id = job.journey_id.clone();

@@ -245,3 +245,15 @@ pub async fn get_journey(server: &Mock, id: &str, extra: &[(&str, &str)]) -> Rep
     headers.extend_from_slice(extra);
     server.send(Method::POST, &path, &headers, "").await
 }
+
+/// The real binary, with none of the developer's `OTK_MOCK_*` variables: what a test sees must
+/// not depend on the shell it ran from.
+pub fn binary() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_otk-mock"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OTK_MOCK_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
