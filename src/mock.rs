@@ -198,6 +198,11 @@ pub struct JourneyInfo {
     pub callback_sent: bool,
     /// Callback attempts made, over every delivery.
     pub callback_attempts: u32,
+    /// The document family it was created with (`X-Mock-Document`, else `userInfo.id`), by
+    /// name; `None` leaves it to the scenario and the journey id.
+    pub document: Option<String>,
+    /// The IP check it was created with (`X-Mock-Ip-Check`); `None` leaves it to the scenario.
+    pub ip_check: Option<bool>,
 }
 
 pub use crate::journey::record::{Ending as EndedBy, State as JourneyState};
@@ -729,6 +734,8 @@ impl MockApp {
             callback_status: record.callback.status,
             callback_sent: record.callback.sent,
             callback_attempts: record.callback.attempts,
+            document: record.document.clone(),
+            ip_check: record.ip_check,
         }
     }
 }

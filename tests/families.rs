@@ -84,6 +84,10 @@ async fn user_info_id_picks_the_family_and_the_prefill_is_on_the_document() {
         .json();
     assert_eq!(view["document"], "in_dl", "{view}");
     assert_eq!(view["ipCheck"], Value::Null, "{view}");
+    // The library says the same.
+    let info = server.journey(&id).await.expect("kept");
+    assert_eq!(info.document.as_deref(), Some("in_dl"));
+    assert_eq!(info.ip_check, None);
     let doc = common::get_journey(&server, &id, &[]).await.result();
     assert_eq!(country_and_type(&doc), pair("IN", "Driving License"));
     let di = &doc["documentIntelligence"];
@@ -317,6 +321,10 @@ async fn the_ip_check_is_the_journeys_own_setting() {
     assert_eq!(errors.len(), 3);
     assert_eq!(doc["matchPercentage"]["dateOfBirthMatch"], "0%");
     assert_eq!(doc["matchPercentage"]["documentNumberMatch"], "NA");
+    // The library shows the journey's own setting.
+    let id = doc["journeyId"].as_str().expect("an id");
+    let info = server.journey(id).await.expect("kept");
+    assert_eq!(info.ip_check, Some(false));
     server.shutdown().await;
 }
 
