@@ -21,8 +21,8 @@ use crate::config::{parse_bind, parse_positive_duration};
 /// `otk-mock health ...`
 #[derive(Debug, Clone, Args)]
 pub struct HealthArgs {
-    /// The health URL to ask [default: /__admin/health on --admin-bind if set, else on --bind,
-    /// with 0.0.0.0 and [::] asked on loopback].
+    /// The health URL to ask [default: /__admin/health on --admin-bind if set, else on --bind;
+    /// an unspecified address, 0.0.0.0 or ::, is asked on loopback].
     #[arg(long, env = "OTK_MOCK_HEALTH_URL", value_name = "URL")]
     pub url: Option<String>,
     /// Where the server listens, as given to `serve` (the same variable, so a container's
