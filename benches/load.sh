@@ -30,20 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A port someone else listens on would be measured instead of us: refuse it.
-port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$MOCK_PORT" "$CEILING_PORT"; do
-  if port_taken "$port"; then
-    echo "load.sh: port $port on 127.0.0.1 is taken by another program; free it or set MOCK_PORT / CEILING_PORT" >&2
-    exit 2
-  fi
-done
-
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk (Debian package)" >&2
-  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
-  $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq wrk >/dev/null
-fi
+. benches/common.sh
+refuse_taken load.sh "MOCK_PORT / CEILING_PORT" "$MOCK_PORT" "$CEILING_PORT"
+need wrk
 
 cargo build --release --quiet --bin otk-mock --example ceiling
 MOCK=target/release/otk-mock

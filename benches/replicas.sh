@@ -29,12 +29,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in wrk redis-server; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "installing $tool (Debian package)" >&2
-    apt-get update -qq >/dev/null && apt-get install -y -qq "$tool" >/dev/null
-  fi
-done
+. benches/common.sh
+refuse_taken replicas.sh BASE_PORT $(seq "$BASE_PORT" $((BASE_PORT + 4)))
+need wrk redis-server redis-cli:redis-tools
 
 cargo build --release --quiet --bin otk-mock --example ceiling
 target=${CARGO_TARGET_DIR:-target}

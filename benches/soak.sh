@@ -30,13 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A port someone else listens on would be measured instead of us: refuse it.
-refuse_taken() { # port
-  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-    echo "soak.sh: port $1 on 127.0.0.1 is taken by another program; free it or set its *_PORT variable" >&2
-    exit 2
-  fi
-}
+. benches/common.sh
 
 wait_ready() { # url
   for _ in $(seq 1 500); do
@@ -57,7 +51,7 @@ wait_ready() { # url
 # --body-read-timeout (BODY_READ_TIMEOUT, 10s) has passed.
 soak_stalled() {
   local port=${STALLED_PORT:-18181}
-  refuse_taken "$port"
+  refuse_taken soak.sh STALLED_PORT "$port"
   cargo build --release --quiet --bin otk-mock --example stalled
   RUST_LOG=warn "$TARGET"/release/otk-mock serve --bind 127.0.0.1:"$port" \
     --body-read-timeout "${BODY_READ_TIMEOUT:-10s}" &
@@ -73,7 +67,7 @@ soak_stalled() {
 # --- ids -------------------------------------------------------------------------------------
 soak_ids() {
   local port=${IDS_PORT:-18182}
-  refuse_taken "$port"
+  refuse_taken soak.sh IDS_PORT "$port"
   cargo build --release --quiet --bin otk-mock
   RUST_LOG=warn "$TARGET/release/otk-mock" serve --bind "127.0.0.1:$port" &
   local mock=$!
@@ -141,7 +135,7 @@ PY
 soak_callbacks() {
   local count=${COUNT:-10000}
   local port=${CALLBACK_SOAK_PORT:-18180}
-  refuse_taken "$port"
+  refuse_taken soak.sh CALLBACK_SOAK_PORT "$port"
   cargo build --release --quiet --bin otk-mock --example callback_soak
   # Journeys complete as soon as they are created; retries come quickly; callbacks are signed
   # so that each carries its webhook-id, by which the receiver counts them.
