@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use super::record::{
     AutoComplete, BoundBy, CallbackState, CallbackStatus, Ending, JourneyRecord, State,
 };
-use super::store::{weigh, JourneyStore, StoreError, StorePage};
+use super::store::{weigh, weigh_within, JourneyStore, StoreError, StorePage};
 use crate::shared::{Redis, Unavailable};
 
 /// Every key the store writes starts with this (`otk:*` is what a reset deletes).
@@ -167,13 +167,7 @@ impl RedisStore {
 
 impl JourneyStore for RedisStore {
     fn insert(&self, mut record: JourneyRecord) -> Result<JourneyRecord, StoreError> {
-        let bytes = weigh(&record);
-        if bytes > self.budget {
-            return Err(StoreError::TooLarge {
-                bytes,
-                budget: self.budget,
-            });
-        }
+        let bytes = weigh_within(&record, self.budget)?;
         let doc = encode(&record);
         let terminal = u8::from(record.state.is_terminal());
         let answer: Vec<i64> = self

@@ -147,6 +147,16 @@ pub(super) fn weigh(record: &JourneyRecord) -> usize {
     FIXED + record.heap_bytes() + 2 * record.id.len()
 }
 
+/// What `record` weighs, or why no store of `budget` bytes can hold it (a 413 to the app):
+/// the one rule both stores apply before an insert.
+pub(super) fn weigh_within(record: &JourneyRecord, budget: usize) -> Result<usize, StoreError> {
+    let bytes = weigh(record);
+    if bytes > budget {
+        return Err(StoreError::TooLarge { bytes, budget });
+    }
+    Ok(bytes)
+}
+
 impl Inner {
     fn revise(&mut self, record: &mut JourneyRecord) {
         self.next_revision += 1;
@@ -203,13 +213,7 @@ impl MemoryStore {
 
 impl JourneyStore for MemoryStore {
     fn insert(&self, mut record: JourneyRecord) -> Result<JourneyRecord, StoreError> {
-        let bytes = weigh(&record);
-        if bytes > self.budget {
-            return Err(StoreError::TooLarge {
-                bytes,
-                budget: self.budget,
-            });
-        }
+        let bytes = weigh_within(&record, self.budget)?;
         let mut inner = self.lock();
         if inner.records.contains_key(&record.id) {
             return Err(StoreError::Exists(record.id));
